@@ -1,0 +1,141 @@
+"""Immutable value objects of the public API.
+
+All of them are frozen, slotted dataclasses: compared by value, hashable where
+their fields are, and usable in ``match`` statements by position.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Union
+
+__all__ = [
+    "VOID",
+    "EntryRetryInfo",
+    "Executed",
+    "Failure",
+    "Header",
+    "Input",
+    "NonEmptyValue",
+    "NotExecuted",
+    "ResponseHead",
+    "RetryableFailure",
+    "StateKeys",
+    "Success",
+    "Target",
+    "Value",
+    "Void",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Void:
+    """An empty success (a state key with no value, a finished sleep, ...)."""
+
+    def __repr__(self) -> str:
+        return "VOID"
+
+
+VOID = Void()
+
+
+@dataclass(frozen=True, slots=True)
+class Success:
+    """A successful result carrying bytes (possibly empty)."""
+
+    value: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A terminal failure: a numeric code and a message."""
+
+    code: int
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class StateKeys:
+    """The state keys of a virtual object, sorted (only from ``sys_state_get_keys``)."""
+
+    keys: list[str]
+
+    def __hash__(self) -> int:
+        return hash(tuple(self.keys))
+
+
+Value = Union[Void, Success, Failure, StateKeys]
+NonEmptyValue = Union[Success, Failure]
+
+
+@dataclass(frozen=True, slots=True)
+class RetryableFailure:
+    """A failed run attempt that the retry policy may retry."""
+
+    failure: Failure
+    attempt_duration: timedelta
+
+
+@dataclass(frozen=True, slots=True)
+class EntryRetryInfo:
+    """How often, and for how long, the current run has been retried so far."""
+
+    retry_count: int = 0
+    retry_loop_duration: timedelta = timedelta(0)
+
+
+@dataclass(frozen=True, slots=True)
+class Executed:
+    """``sys_run_enter`` result: the run is already journaled; do not execute it."""
+
+    value: Success | Failure
+
+
+@dataclass(frozen=True, slots=True)
+class NotExecuted:
+    """``sys_run_enter`` result: execute the run, then call ``sys_run_exit``."""
+
+    retry_info: EntryRetryInfo = field(default_factory=EntryRetryInfo)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """The handler a call or send goes to; ``key`` for virtual objects and workflows."""
+
+    service: str
+    handler: str
+    key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    """One HTTP or invocation header."""
+
+    key: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseHead:
+    """Status and headers the SDK must answer the invocation request with."""
+
+    status_code: int
+    headers: list[Header]
+
+    def __hash__(self) -> int:
+        return hash((self.status_code, tuple(self.headers)))
+
+
+@dataclass(frozen=True, slots=True)
+class Input:
+    """What ``sys_input`` returns: the invocation's identity and its input."""
+
+    invocation_id: str
+    random_seed: int
+    key: str
+    headers: list[Header]
+    input: bytes
+
+    def __hash__(self) -> int:
+        return hash((self.invocation_id, self.random_seed, self.key, tuple(self.headers), self.input))

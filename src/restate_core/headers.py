@@ -1,0 +1,74 @@
+"""Case-insensitive header lookup over the header shapes SDKs have at hand.
+
+Accepted shapes (``HeadersLike``):
+
+* a mapping of names to values (``dict``, Starlette's ``Headers``, ...);
+* an iterable of ``(name, value)`` pairs, each ``str`` or ``bytes`` (ASGI's
+  ``scope["headers"]``, ``http.client`` header lists, ...);
+* any other object with ``get(name) -> str | None`` (``email.message.Message``,
+  WSGI-style wrappers, ...); such an object is trusted to match names itself.
+
+Bytes are decoded as Latin-1, as HTTP/1.1 and ASGI define header bytes. When a
+name occurs more than once the first occurrence wins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Protocol, Union, runtime_checkable
+
+__all__ = ["HeadersLike", "SupportsGet", "header_value"]
+
+
+@runtime_checkable
+class SupportsGet(Protocol):
+    """Anything with a ``get(name)`` that returns the header's value or ``None``."""
+
+    def get(self, name: str, /) -> str | None: ...
+
+
+HeadersLike = Union[
+    Mapping[str, str],
+    Mapping[bytes, bytes],
+    Iterable[tuple[Union[str, bytes], Union[str, bytes]]],
+    SupportsGet,
+]
+
+
+def _text(value: str | bytes | bytearray | memoryview) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).decode("latin-1")
+    raise TypeError(f"header names and values must be str or bytes, not {type(value).__name__}")
+
+
+def _scan(pairs: Iterable[tuple[object, object]], name: str) -> str | None:
+    for pair in pairs:
+        try:
+            key, value = pair
+        except (TypeError, ValueError):
+            raise TypeError(f"headers must be (name, value) pairs, got {pair!r}") from None
+        if _text(key).lower() == name:  # type: ignore[arg-type]
+            return _text(value)  # type: ignore[arg-type]
+    return None
+
+
+def header_value(headers: HeadersLike, name: str) -> str | None:
+    """Return the value of header ``name`` (matched case-insensitively), or ``None``.
+
+    Raises ``TypeError`` when ``headers`` has none of the accepted shapes.
+    """
+    name = name.lower()
+    if isinstance(headers, Mapping):
+        return _scan(headers.items(), name)
+    if isinstance(headers, (str, bytes, bytearray)):
+        raise TypeError("headers must be a mapping, (name, value) pairs or an object with get()")
+    if isinstance(headers, SupportsGet):
+        value = headers.get(name)
+        return None if value is None else _text(value)
+    if isinstance(headers, Iterable):
+        return _scan(headers, name)
+    raise TypeError(
+        f"headers must be a mapping, (name, value) pairs or an object with get(), not {type(headers).__name__}"
+    )

@@ -1,0 +1,148 @@
+"""Framing: the 8-byte message header, raw messages, and the streaming decoder.
+
+Every message of the service protocol, in both directions and in every
+version, is an 8-byte header followed by a protobuf body. The header is one
+big-endian u64: message type (16 bits), flags (16 bits), body length (32 bits).
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import NamedTuple
+
+from .._errors import PROTOCOL_VIOLATION, VMError
+
+__all__ = [
+    "COMPLETED",
+    "DEFAULT_MAX_MESSAGE_SIZE",
+    "HEADER_SIZE",
+    "REQUIRES_ACK",
+    "Decoder",
+    "MessageHeader",
+    "RawMessage",
+    "encode_frame",
+]
+
+HEADER = struct.Struct(">HHI")
+HEADER_SIZE = 8
+
+#: V1/V2: a completable entry carries its result.
+COMPLETED = 0x0001
+#: V1/V2: the runtime must ack the entry (EntryAckMessage). V5+: REQUESTED_ACK, same bit.
+REQUIRES_ACK = 0x8000
+
+#: Frames declaring a longer body are rejected before anything is allocated for them.
+DEFAULT_MAX_MESSAGE_SIZE = 32 * 1024 * 1024
+
+_pack_header = HEADER.pack
+_unpack_header_from = HEADER.unpack_from
+
+
+class MessageHeader(NamedTuple):
+    """The decoded 8-byte header: ``type``, ``flags`` and body ``length``."""
+
+    type: int
+    flags: int
+    length: int
+
+    @property
+    def completed(self) -> bool:
+        """V1/V2 COMPLETED flag (meaningful for completable entries only)."""
+        return bool(self.flags & COMPLETED)
+
+    @property
+    def requires_ack(self) -> bool:
+        """V1/V2 REQUIRES_ACK flag; V5+ REQUESTED_ACK."""
+        return bool(self.flags & REQUIRES_ACK)
+
+    def encode(self) -> bytes:
+        """The 8 header bytes."""
+        return _pack_header(self.type, self.flags, self.length)
+
+    @classmethod
+    def decode(cls, data: bytes | bytearray | memoryview) -> MessageHeader:
+        """Parse the first 8 bytes of ``data``."""
+        if len(data) < HEADER_SIZE:
+            raise ValueError(f"a message header has {HEADER_SIZE} bytes, got {len(data)}")
+        return cls(*_unpack_header_from(data, 0))
+
+
+class RawMessage(NamedTuple):
+    """One framed message whose body is not decoded yet."""
+
+    type: int
+    flags: int
+    body: bytes
+
+    def encode(self) -> bytes:
+        """The frame: header and body."""
+        return _pack_header(self.type, self.flags, len(self.body)) + self.body
+
+
+def encode_frame(message_type: int, body: bytes, flags: int = 0) -> bytes:
+    """Frame ``body`` as one message of ``message_type``."""
+    return _pack_header(message_type, flags, len(body)) + body
+
+
+class Decoder:
+    """Streaming frame decoder: push bytes split anywhere, pull whole messages.
+
+    Input is kept in one ``bytearray`` with a read offset; consumed bytes are
+    dropped in bulk, never by re-slicing per message. A header announcing a
+    body longer than ``max_message_size`` raises ``VMError`` (571) as soon as
+    the header is complete, before any memory is reserved for the body.
+    """
+
+    __slots__ = ("_buffer", "_max", "_offset")
+
+    def __init__(self, max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE) -> None:
+        if max_message_size < 0:
+            raise ValueError("max_message_size must not be negative")
+        self._buffer = bytearray()
+        self._offset = 0
+        self._max = max_message_size
+
+    def push(self, data: bytes | bytearray | memoryview) -> None:
+        """Append a chunk of input."""
+        self._buffer += data
+
+    def buffered(self) -> int:
+        """Bytes pushed but not yet returned as messages."""
+        return len(self._buffer) - self._offset
+
+    def next(self) -> RawMessage | None:
+        """The next complete message, or ``None`` if more input is needed."""
+        buffer = self._buffer
+        offset = self._offset
+        available = len(buffer) - offset
+        if available < HEADER_SIZE:
+            return None
+        message_type, flags, length = _unpack_header_from(buffer, offset)
+        if length > self._max:
+            raise VMError(
+                PROTOCOL_VIOLATION,
+                f"message of type 0x{message_type:04X} declares a body of {length} bytes, "
+                f"more than the limit of {self._max} bytes",
+            )
+        end = offset + HEADER_SIZE + length
+        if end > len(buffer):
+            return None
+        body = bytes(buffer[offset + HEADER_SIZE : end])
+        if end == len(buffer):
+            buffer.clear()
+            self._offset = 0
+        elif end > 65536 and end * 2 > len(buffer):
+            del buffer[:end]
+            self._offset = 0
+        else:
+            self._offset = end
+        return RawMessage(message_type, flags, body)
+
+    def __iter__(self) -> Decoder:
+        return self
+
+    def __next__(self) -> RawMessage:
+        message = self.next()
+        if message is None:
+            raise StopIteration
+        return message

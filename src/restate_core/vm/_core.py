@@ -1,0 +1,373 @@
+"""CoreVM: negotiation, the output buffer, sticky failure, and the public contract.
+
+``CoreVM(headers)`` reads the content type, picks the protocol version and
+returns an instance of the journal model that speaks it: ``LegacyVM``
+(V1/V2, ``_legacy.py``) or ``CurrentVM`` (V5/V6, ``_current.py``). Both are
+subclasses of ``CoreVM``; this module holds what they share and documents the
+public methods, which the models implement.
+
+Errors. The first error moves the VM to ``Failed``: one ErrorMessage is
+written, the output closes, and every later call that can raise raises the
+same ``VMError``. Once the output closed normally (End or Suspension) a
+misuse raises a ``VMError`` but changes nothing: the state, and what
+``take_async_result`` reports, stay as they were.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from typing import TYPE_CHECKING, ClassVar, NoReturn
+
+from .._errors import INTERNAL, PROTOCOL_VIOLATION, UNSUPPORTED_MEDIA_TYPE, VMError
+from .._values import Header, Input, NonEmptyValue, ResponseHead, Target, Value
+from ..headers import HeadersLike, header_value
+from ..protocol._framing import DEFAULT_MAX_MESSAGE_SIZE, Decoder
+from ..protocol._version import CONTENT_TYPE_PREFIX, SUPPORTED_VERSIONS, Version
+from ._eager import EagerState
+
+if TYPE_CHECKING:
+    from .._values import Executed, Failure, NotExecuted, RetryableFailure, Success
+    from ..retries import RetryPolicy
+
+__all__ = ["ENDED", "SUSPENDED", "CoreVM", "Ended", "Failed", "Suspended", "logger", "negotiate", "register_model"]
+
+logger = logging.getLogger("restate_core")
+
+_MODELS: dict[Version, type[CoreVM]] = {}
+
+
+def register_model(cls: type[CoreVM], *versions: Version) -> None:
+    """Make ``CoreVM`` use ``cls`` for ``versions``."""
+    for version in versions:
+        _MODELS[version] = cls
+
+
+def _supported_text() -> str:
+    return ", ".join(str(v) for v in SUPPORTED_VERSIONS)
+
+
+def negotiate(request_headers: HeadersLike) -> Version:
+    """The protocol version named by the ``content-type`` header, or ``VMError`` 415."""
+    content_type = header_value(request_headers, "content-type")
+    if content_type is None:
+        raise VMError(
+            UNSUPPORTED_MEDIA_TYPE,
+            "Missing content type when invoking the service deployment; "
+            f"expected one of the invocation content types for {_supported_text()}",
+        )
+    content_type = content_type.strip()
+    version = Version.from_content_type(content_type)
+    if version is None:
+        if content_type.startswith(CONTENT_TYPE_PREFIX):
+            raise VMError(
+                UNSUPPORTED_MEDIA_TYPE,
+                f"unsupported protocol version '{content_type}'; supported: {_supported_text()}",
+            )
+        raise VMError(
+            UNSUPPORTED_MEDIA_TYPE,
+            f"unrecognized content-type '{content_type}', this is not a Restate invocation content type "
+            f"(supported: {_supported_text()}). Invoke the service through the Restate server.",
+        )
+    if version not in _MODELS:
+        raise VMError(
+            UNSUPPORTED_MEDIA_TYPE,
+            f"Unsupported protocol version {version}; supported: {_supported_text()}. "
+            "The service may need to be registered again so the server picks a supported version.",
+        )
+    return version
+
+
+# ---- terminal states shared by both models ----
+
+
+class Ended:
+    """The invocation wrote its End message; the output is closed."""
+
+    __slots__ = ()
+    name: ClassVar[str] = "Ended"
+
+
+class Suspended:
+    """The invocation suspended; the output is closed."""
+
+    __slots__ = ()
+    name: ClassVar[str] = "Suspended"
+
+
+class Failed:
+    """The VM failed with ``error``; the ErrorMessage was written and the output closed."""
+
+    __slots__ = ("error",)
+    name: ClassVar[str] = "Failed"
+
+    def __init__(self, error: VMError) -> None:
+        self.error = error
+
+
+ENDED = Ended()
+SUSPENDED = Suspended()
+
+
+class CoreVM:
+    """The state machine of one invocation attempt (sans-IO).
+
+    ``CoreVM(request_headers, *, clock=time.time)`` negotiates the protocol
+    version from the ``content-type`` header (``VMError`` 415 when missing or
+    unsupported) and returns the journal model for it. ``clock`` returns
+    seconds since the UNIX epoch; it dates sleeps and delayed sends.
+    """
+
+    __slots__ = (
+        "_clock",
+        "_debug",
+        "_decoder",
+        "_eager",
+        "_input_closed",
+        "_output",
+        "_output_closed",
+        "_state",
+        "_version",
+    )
+
+    _version: Version
+    _state: object
+
+    def __new__(cls, request_headers: HeadersLike, *, clock: Callable[[], float] = time.time) -> CoreVM:
+        version = negotiate(request_headers)
+        model = _MODELS[version]
+        if cls is not CoreVM and not issubclass(model, cls):
+            raise VMError(UNSUPPORTED_MEDIA_TYPE, f"{cls.__name__} does not speak protocol {version}")
+        vm = object.__new__(model)
+        vm._version = version
+        return vm
+
+    def __init__(self, request_headers: HeadersLike, *, clock: Callable[[], float] = time.time) -> None:
+        if not callable(clock):
+            raise TypeError("clock must be a callable returning seconds since the UNIX epoch")
+        self._clock = clock
+        self._output: list[bytes] = []
+        self._output_closed = False
+        self._decoder = Decoder(DEFAULT_MAX_MESSAGE_SIZE)
+        self._input_closed = False
+        self._eager = EagerState()
+        self._debug = logger.isEnabledFor(logging.DEBUG)
+        if self._debug:
+            logger.debug("negotiated protocol %s", self._version)
+
+    # ---- shared machinery ----
+
+    @property
+    def version(self) -> Version:
+        """The negotiated protocol version."""
+        return self._version
+
+    def _write(self, frame: bytes) -> None:
+        if not self._output_closed:
+            self._output.append(frame)
+
+    def _close_output(self) -> None:
+        self._output_closed = True
+
+    def _set_state(self, state: object) -> None:
+        if self._debug:
+            logger.debug("state %s -> %s", type(self._state).__name__, type(state).__name__)
+        self._state = state
+
+    def _fail(self, error: VMError, next_retry_delay: timedelta | None = None) -> VMError:
+        """Make ``error`` the sticky failure (once) and return the error to raise.
+
+        In ``Failed`` the stored error is returned. After End or Suspension
+        nothing is written and nothing changes: ``error`` is returned as is.
+        """
+        state = self._state
+        if state.__class__ is Failed:
+            return state.error  # type: ignore[attr-defined,no-any-return]
+        if state.__class__ is Ended or state.__class__ is Suspended:
+            return error
+        self._write(self._error_frame(error, next_retry_delay))
+        self._close_output()
+        if self._debug:
+            logger.debug("failed: %s", error)
+        self._state = Failed(error)
+        return error
+
+    def _error_frame(self, error: VMError, next_retry_delay: timedelta | None) -> bytes:
+        raise NotImplementedError
+
+    def _on_message(self, message_type: int, flags: int, body: bytes) -> None:
+        raise NotImplementedError
+
+    def _on_input_closed(self) -> None:
+        raise NotImplementedError
+
+    def _raise_state_error(self, event: str) -> NoReturn:
+        raise NotImplementedError
+
+    # ---- the public API: input and output ----
+
+    def get_response_head(self) -> ResponseHead:
+        """Status 200 and the negotiated content type, for the HTTP response."""
+        return ResponseHead(200, [Header("content-type", self._version.content_type)])
+
+    def notify_input(self, buffer: bytes | bytearray | memoryview) -> None:
+        """Feed bytes of the request body, split anywhere.
+
+        Never raises for what the bytes contain: a protocol violation becomes
+        the sticky failure. Raises ``TypeError`` for a non bytes-like buffer.
+        """
+        if self._state.__class__ is Failed:
+            return
+        decoder = self._decoder
+        decoder.push(buffer)
+        try:
+            while (message := decoder.next()) is not None:
+                self._on_message(message.type, message.flags, message.body)
+        except VMError as error:
+            self._fail(error)
+
+    def notify_input_closed(self) -> None:
+        """The request body ended. May suspend the invocation (see the contract)."""
+        self._input_closed = True
+        if self._state.__class__ is Failed:
+            return
+        try:
+            pending = self._decoder.buffered()
+            if pending:
+                raise VMError(
+                    PROTOCOL_VIOLATION,
+                    f"The input closed in the middle of a message: {pending} bytes of an incomplete message",
+                )
+            self._on_input_closed()
+        except VMError as error:
+            self._fail(error)
+
+    def notify_error(self, message: str, description: str = "", next_retry_delay: timedelta | None = None) -> None:
+        """Fail the attempt with code 500: one ErrorMessage, then the output closes.
+
+        ``next_retry_delay`` asks the runtime to retry after that delay (V2+).
+        A no-op once the output is closed.
+        """
+        if not isinstance(message, str) or not isinstance(description, str):
+            raise TypeError("message and description must be str")
+        if next_retry_delay is not None and not isinstance(next_retry_delay, timedelta):
+            raise TypeError("next_retry_delay must be a datetime.timedelta or None")
+        self._fail(VMError(INTERNAL, message, description), next_retry_delay)
+
+    def take_output(self) -> bytes | None:
+        """Everything written since the last call; ``b""`` if nothing; ``None`` at EOF.
+
+        EOF means the output was closed (End, Suspension or Error) and all of it
+        was taken.
+        """
+        output = self._output
+        if output:
+            data = output[0] if len(output) == 1 else b"".join(output)
+            output.clear()
+            return data
+        if self._output_closed:
+            return None
+        return b""
+
+    # ---- the public API: execution (implemented by the journal models) ----
+
+    def is_ready_to_execute(self) -> bool:
+        """True once the StartMessage and the journal to replay arrived.
+
+        Raises the sticky ``VMError`` if the VM failed, and a ``VMError`` once
+        the output is closed.
+        """
+        raise NotImplementedError
+
+    def notify_await_point(self, handle: int) -> None:
+        """User code now waits for ``handle``. Suspends if the input is closed and
+        the result cannot arrive any more. Never raises for protocol reasons."""
+        raise NotImplementedError
+
+    def take_async_result(self, handle: int) -> Value | None:
+        """The result of ``handle``, or ``None`` if not ready yet (feed more input).
+
+        A result is returned once. Raises ``SuspendedError`` once the
+        invocation suspended and ``VMError`` on failure.
+        """
+        raise NotImplementedError
+
+    def sys_input(self) -> Input:
+        """The invocation's input (the first journal entry); call it first, once."""
+        raise NotImplementedError
+
+    def sys_state_get(self, key: str) -> int:
+        """Read state ``key``; the handle resolves to ``Success``, or ``Void`` when unset."""
+        raise NotImplementedError
+
+    def sys_state_get_keys(self) -> int:
+        """List the state keys; the handle resolves to ``StateKeys``."""
+        raise NotImplementedError
+
+    def sys_state_set(self, key: str, value: bytes) -> None:
+        """Set state ``key`` to ``value``."""
+        raise NotImplementedError
+
+    def sys_state_clear(self, key: str) -> None:
+        """Remove state ``key``."""
+        raise NotImplementedError
+
+    def sys_state_clear_all(self) -> None:
+        """Remove every state key."""
+        raise NotImplementedError
+
+    def sys_sleep(self, duration: timedelta) -> int:
+        """Sleep durably for ``duration`` (from now by the VM's clock); the handle resolves to ``Void``."""
+        raise NotImplementedError
+
+    def sys_call(self, target: Target, input: bytes) -> int:
+        """Call a handler; the handle resolves to its ``Success`` or ``Failure``."""
+        raise NotImplementedError
+
+    def sys_send(self, target: Target, input: bytes, delay: timedelta | None = None) -> None:
+        """Send a one-way call, now (``delay=None``) or at clock + ``delay``."""
+        raise NotImplementedError
+
+    def sys_awakeable(self) -> tuple[str, int]:
+        """A new awakeable: its id (for whoever completes it) and the handle to await it."""
+        raise NotImplementedError
+
+    def sys_complete_awakeable(self, awakeable_id: str, value: NonEmptyValue) -> None:
+        """Resolve (``Success``) or reject (``Failure``) the awakeable ``awakeable_id``."""
+        raise NotImplementedError
+
+    def sys_get_promise(self, key: str) -> int:
+        """Await the workflow's durable promise ``key``."""
+        raise NotImplementedError
+
+    def sys_peek_promise(self, key: str) -> int:
+        """Peek the durable promise ``key``: ``Void`` if not completed yet."""
+        raise NotImplementedError
+
+    def sys_complete_promise(self, key: str, value: NonEmptyValue) -> int:
+        """Complete the durable promise ``key``; resolves to ``Void``, or ``Failure`` if already completed."""
+        raise NotImplementedError
+
+    def sys_run_enter(self, name: str) -> Executed | NotExecuted:
+        """Start the run ``name``: ``Executed`` when journaled (do not run it), else ``NotExecuted``."""
+        raise NotImplementedError
+
+    def sys_run_exit(self, result: Success | Failure | RetryableFailure, retry_policy: RetryPolicy) -> int:
+        """Record the run's outcome; the handle resolves once the runtime stored it.
+
+        A ``RetryableFailure`` asks ``retry_policy``: to retry, the attempt
+        fails (``VMError`` with the failure's code) and the runtime retries the
+        invocation; otherwise the failure becomes the run's terminal result.
+        """
+        raise NotImplementedError
+
+    def sys_write_output(self, value: NonEmptyValue) -> None:
+        """Write the handler's result."""
+        raise NotImplementedError
+
+    def sys_end(self) -> None:
+        """End the invocation: write End and close the output. A no-op once closed."""
+        raise NotImplementedError
+

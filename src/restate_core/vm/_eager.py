@@ -1,0 +1,62 @@
+"""Eager state: the state values the runtime sent along with the StartMessage."""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = ["UNKNOWN", "EagerState"]
+
+
+class _Unknown:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "UNKNOWN"
+
+
+#: ``EagerState.get`` result when only the runtime knows the value (partial state).
+UNKNOWN: Final = _Unknown()
+
+
+class EagerState:
+    """Known state values: ``bytes`` for a value, ``None`` for a key known to be empty.
+
+    ``partial`` means the runtime may hold keys that are not in the map; then
+    an absent key is ``UNKNOWN`` and must be fetched. Once complete (not
+    partial), an absent key is known to be empty. Set, clear and clear-all
+    update the map (also while replaying); values fetched from the runtime do
+    not.
+    """
+
+    __slots__ = ("partial", "values")
+
+    def __init__(self, values: dict[str, bytes | None] | None = None, partial: bool = True) -> None:
+        self.values: dict[str, bytes | None] = {} if values is None else values
+        self.partial = partial
+
+    def get(self, key: str) -> bytes | None | _Unknown:
+        """The value, ``None`` if known empty, or ``UNKNOWN``."""
+        try:
+            return self.values[key]
+        except KeyError:
+            return UNKNOWN if self.partial else None
+
+    def keys(self) -> list[str] | None:
+        """All keys that hold a value, sorted, or ``None`` if the state is partial.
+
+        A key cleared by ``clear`` is not listed. (The Rust core lists it; we
+        answer what the runtime itself would answer.)
+        """
+        if self.partial:
+            return None
+        return sorted(key for key, value in self.values.items() if value is not None)
+
+    def set(self, key: str, value: bytes) -> None:
+        self.values[key] = value
+
+    def clear(self, key: str) -> None:
+        self.values[key] = None
+
+    def clear_all(self) -> None:
+        self.values.clear()
+        self.partial = False
