@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 __all__ = [
+    "AWAITING_TWO_ASYNC_RESULTS",
     "BAD_REQUEST",
     "CLOSED",
     "INTERNAL",
     "JOURNAL_MISMATCH",
     "PROTOCOL_VIOLATION",
-    "AWAITING_TWO_ASYNC_RESULTS",
     "UNSUPPORTED_FEATURE",
     "UNSUPPORTED_MEDIA_TYPE",
     "SuspendedError",

@@ -30,7 +30,7 @@ class SupportsGet(Protocol):
 HeadersLike = Union[
     Mapping[str, str],
     Mapping[bytes, bytes],
-    Iterable[tuple[Union[str, bytes], Union[str, bytes]]],
+    Iterable[tuple[str | bytes, str | bytes]],
     SupportsGet,
 ]
 

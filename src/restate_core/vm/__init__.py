@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import _legacy  # noqa: F401  (registers V1/V2)
+from . import _current, _legacy  # noqa: F401  (they register the versions they speak)
 from ._core import CoreVM
 
 __all__ = ["CoreVM"]

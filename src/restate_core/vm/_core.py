@@ -19,7 +19,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, ClassVar, NoReturn
+from typing import TYPE_CHECKING, ClassVar, Union
 
 from .._errors import INTERNAL, PROTOCOL_VIOLATION, UNSUPPORTED_MEDIA_TYPE, VMError
 from .._values import Header, Input, NonEmptyValue, ResponseHead, Target, Value
@@ -32,11 +32,14 @@ if TYPE_CHECKING:
     from .._values import Executed, Failure, NotExecuted, RetryableFailure, Success
     from ..retries import RetryPolicy
 
-__all__ = ["ENDED", "SUSPENDED", "CoreVM", "Ended", "Failed", "Suspended", "logger", "negotiate", "register_model"]
+__all__ = ["ENDED", "SUSPENDED", "CoreVM", "Ended", "Failed", "Related", "Suspended", "logger", "negotiate", "register_model"]
 
 logger = logging.getLogger("restate_core")
 
 _MODELS: dict[Version, type[CoreVM]] = {}
+
+#: Which journal position an ErrorMessage names: see ``CoreVM._fail``.
+Related = Union[bool, tuple[int, str, int]]
 
 
 def register_model(cls: type[CoreVM], *versions: Version) -> None:
@@ -176,25 +179,31 @@ class CoreVM:
             logger.debug("state %s -> %s", type(self._state).__name__, type(state).__name__)
         self._state = state
 
-    def _fail(self, error: VMError, next_retry_delay: timedelta | None = None) -> VMError:
+    def _fail(
+        self, error: VMError, next_retry_delay: timedelta | None = None, related: Related = True
+    ) -> VMError:
         """Make ``error`` the sticky failure (once) and return the error to raise.
 
         In ``Failed`` the stored error is returned. After End or Suspension
         nothing is written and nothing changes: ``error`` is returned as is.
+        ``related`` says which journal position the ErrorMessage names: the
+        current one (``True``), none (``False``, for errors in the runtime's
+        input), or an explicit ``(index, name, type)``. V1/V2 always name the
+        current one, as the protocol's original core does.
         """
         state = self._state
         if state.__class__ is Failed:
             return state.error  # type: ignore[attr-defined,no-any-return]
         if state.__class__ is Ended or state.__class__ is Suspended:
             return error
-        self._write(self._error_frame(error, next_retry_delay))
+        self._write(self._error_frame(error, next_retry_delay, related))
         self._close_output()
         if self._debug:
             logger.debug("failed: %s", error)
         self._state = Failed(error)
         return error
 
-    def _error_frame(self, error: VMError, next_retry_delay: timedelta | None) -> bytes:
+    def _error_frame(self, error: VMError, next_retry_delay: timedelta | None, related: Related) -> bytes:
         raise NotImplementedError
 
     def _on_message(self, message_type: int, flags: int, body: bytes) -> None:
@@ -203,8 +212,6 @@ class CoreVM:
     def _on_input_closed(self) -> None:
         raise NotImplementedError
 
-    def _raise_state_error(self, event: str) -> NoReturn:
-        raise NotImplementedError
 
     # ---- the public API: input and output ----
 
@@ -226,7 +233,7 @@ class CoreVM:
             while (message := decoder.next()) is not None:
                 self._on_message(message.type, message.flags, message.body)
         except VMError as error:
-            self._fail(error)
+            self._fail(error, related=False)
 
     def notify_input_closed(self) -> None:
         """The request body ended. May suspend the invocation (see the contract)."""
@@ -242,7 +249,7 @@ class CoreVM:
                 )
             self._on_input_closed()
         except VMError as error:
-            self._fail(error)
+            self._fail(error, related=False)
 
     def notify_error(self, message: str, description: str = "", next_retry_delay: timedelta | None = None) -> None:
         """Fail the attempt with code 500: one ErrorMessage, then the output closes.

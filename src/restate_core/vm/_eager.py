@@ -34,7 +34,7 @@ class EagerState:
         self.values: dict[str, bytes | None] = {} if values is None else values
         self.partial = partial
 
-    def get(self, key: str) -> bytes | None | _Unknown:
+    def get(self, key: str) -> bytes | _Unknown | None:
         """The value, ``None`` if known empty, or ``UNKNOWN``."""
         try:
             return self.values[key]

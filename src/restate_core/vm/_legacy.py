@@ -33,7 +33,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from datetime import timedelta
-from typing import ClassVar, Final, NoReturn
+from typing import ClassVar, Final
 
 from google.protobuf.message import DecodeError, Message
 
@@ -59,7 +59,7 @@ from ..protocol._framing import COMPLETED, REQUIRES_ACK, RawMessage, encode_fram
 from ..protocol._version import Version
 from ..retries import RetryPolicy, delay_millis
 from ._args import as_bytes, check_duration, check_failure, check_non_empty_value, check_str, check_target, utf8
-from ._core import ENDED, SUSPENDED, CoreVM, Ended, Failed, Suspended, logger, register_model
+from ._core import ENDED, SUSPENDED, CoreVM, Ended, Failed, Related, Suspended, logger, register_model
 from ._eager import UNKNOWN, EagerState
 from ._ids import awakeable_id, epoch_millis_after, sha256_random_seed
 from ._mismatch import Comparison, field_mismatch, missing_entry, type_mismatch
@@ -288,7 +288,8 @@ class LegacyVM(CoreVM):
 
     # ---- errors ----
 
-    def _error_frame(self, error: VMError, next_retry_delay: timedelta | None) -> bytes:
+    def _error_frame(self, error: VMError, next_retry_delay: timedelta | None, related: Related) -> bytes:
+        # V1/V2 always name the current entry, whatever ``related`` says.
         message = v2.ErrorMessage(
             code=error.code,
             message=error.message,
@@ -307,8 +308,6 @@ class LegacyVM(CoreVM):
             return state.error  # type: ignore[attr-defined,no-any-return]
         return _unexpected_state(state, event)
 
-    def _raise_state_error(self, event: str) -> NoReturn:
-        raise self._state_error(event)
 
     # ---- input ----
 

@@ -53,16 +53,16 @@ def describe(value: object) -> str:
     if isinstance(value, Message):
         descriptor = value.DESCRIPTOR
         if descriptor.name == "Failure":
-            return f"failure [{getattr(value, 'code')}] {describe(getattr(value, 'message'))}"
+            return f"failure [{value.code}] {describe(value.message)}"
         if descriptor.name == "Value":
-            return describe(getattr(value, "content"))
+            return describe(value.content)
         if descriptor.name in ("Empty", "Void"):
             return "empty"
         if descriptor.name == "Header":
-            return f"{getattr(value, 'key')}: {getattr(value, 'value')}"
+            return f"{value.key}: {value.value}"
         parts = [f"{field.name}={describe(field_value)}" for field, field_value in value.ListFields()]
         return f"{descriptor.name}({', '.join(parts)})"
-    if isinstance(value, Sequence) or hasattr(value, "__len__") and hasattr(value, "__iter__"):
+    if isinstance(value, Sequence) or (hasattr(value, "__len__") and hasattr(value, "__iter__")):
         return "[" + ", ".join(describe(item) for item in value) + "]"  # type: ignore[attr-defined]
     return repr(value)
 

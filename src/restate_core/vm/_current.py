@@ -1,0 +1,980 @@
+"""Protocol V5/V6: the command and notification model.
+
+Theory of operation
+-------------------
+The journal holds *commands* (what the handler did, written by the service)
+and *notifications* (results delivered to the invocation). A command that
+expects a result names a *completion id*; the runtime later appends a
+completion notification with that id. Awakeables wait for *signals*, named by
+a signal id; signal 1 is the cancellation signal.
+
+Completion ids (from 1) and signal ids (from 17) are counted by the service,
+per attempt, in call order, in replay exactly as in processing, so a replayed
+command carries the ids it was recorded with. Every call allocates the same
+number of ids whichever path it takes (an eager state read allocates one that
+never reaches the wire).
+
+The StartMessage says how many journal messages follow (commands and
+notifications). Commands are replayed one per syscall and compared with what
+the code does now; notifications queue up in arrival order and are consumed by
+awaits. The first syscall after the last recorded command moves the VM to
+Processing, where commands are written instead.
+
+States and events (everything else is a 571 protocol violation)::
+
+    WaitingStart          --StartMessage-->                          WaitingReplayEntries
+    WaitingReplayEntries  --the last known command/notification-->   Replaying
+    Replaying             --a syscall pops the last command-->       Processing
+    Processing            --await, input closed, cannot complete-->  Suspended
+    Processing            --sys_end-->                               Ended
+    any but Ended/Suspended --error-->                               Failed
+
+An await in Replaying that the recorded notifications cannot satisfy proves
+that the code changed: a 570 journal mismatch. Awaits also listen for the
+cancellation signal: when it arrives, the awaited handle resolves to
+``Failure(409, "cancelled")`` once, after the VM sent a cancel signal to each
+call this invocation started.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from datetime import timedelta
+from typing import ClassVar, Final, Union
+
+from google.protobuf.message import DecodeError, Message
+
+from .._errors import AWAITING_TWO_ASYNC_RESULTS, CLOSED, INTERNAL, PROTOCOL_VIOLATION, SuspendedError, VMError
+from .._values import (
+    VOID,
+    EntryRetryInfo,
+    Executed,
+    Failure,
+    Header,
+    Input,
+    NonEmptyValue,
+    NotExecuted,
+    RetryableFailure,
+    StateKeys,
+    Success,
+    Target,
+    Value,
+)
+from ..headers import HeadersLike
+from ..protocol import v5
+from ..protocol._framing import encode_frame
+from ..protocol._version import Version
+from ..retries import RetryPolicy, delay_millis
+from ._args import as_bytes, check_duration, check_failure, check_non_empty_value, check_str, check_target, utf8
+from ._core import ENDED, SUSPENDED, CoreVM, Ended, Failed, Related, Suspended, logger, register_model
+from ._eager import UNKNOWN, EagerState
+from ._ids import awakeable_id, epoch_millis_after, sha256_random_seed
+from ._mismatch import Comparison, field_mismatch, missing_entry, type_mismatch
+
+__all__ = ["CurrentVM"]
+
+_T = v5.MessageType
+START: Final = int(_T.START)
+SUSPENSION: Final = int(_T.SUSPENSION)
+ERROR: Final = int(_T.ERROR)
+END: Final = int(_T.END)
+PROPOSE_RUN_COMPLETION: Final = int(_T.PROPOSE_RUN_COMPLETION)
+INPUT: Final = int(_T.INPUT_COMMAND)
+OUTPUT: Final = int(_T.OUTPUT_COMMAND)
+GET_LAZY_STATE: Final = int(_T.GET_LAZY_STATE_COMMAND)
+SET_STATE: Final = int(_T.SET_STATE_COMMAND)
+CLEAR_STATE: Final = int(_T.CLEAR_STATE_COMMAND)
+CLEAR_ALL_STATE: Final = int(_T.CLEAR_ALL_STATE_COMMAND)
+GET_LAZY_STATE_KEYS: Final = int(_T.GET_LAZY_STATE_KEYS_COMMAND)
+GET_EAGER_STATE: Final = int(_T.GET_EAGER_STATE_COMMAND)
+GET_EAGER_STATE_KEYS: Final = int(_T.GET_EAGER_STATE_KEYS_COMMAND)
+GET_PROMISE: Final = int(_T.GET_PROMISE_COMMAND)
+PEEK_PROMISE: Final = int(_T.PEEK_PROMISE_COMMAND)
+COMPLETE_PROMISE: Final = int(_T.COMPLETE_PROMISE_COMMAND)
+SLEEP: Final = int(_T.SLEEP_COMMAND)
+CALL: Final = int(_T.CALL_COMMAND)
+ONE_WAY_CALL: Final = int(_T.ONE_WAY_CALL_COMMAND)
+SEND_SIGNAL: Final = int(_T.SEND_SIGNAL_COMMAND)
+RUN: Final = int(_T.RUN_COMMAND)
+COMPLETE_AWAKEABLE: Final = int(_T.COMPLETE_AWAKEABLE_COMMAND)
+
+#: Awakeable signal ids start here; 1-16 are reserved for built-in signals.
+FIRST_AWAKEABLE_SIGNAL_ID: Final = 17
+
+# Notification keys: a completion id as is, a signal id negated, a signal name as a str.
+NotificationKey = Union[int, str]
+CANCEL: Final = -v5.CANCEL_SIGNAL_ID
+
+_COMMAND_NAMES: Final = {
+    INPUT: "the handler input",
+    OUTPUT: "the handler output",
+    GET_LAZY_STATE: "get state",
+    GET_EAGER_STATE: "get state",
+    SET_STATE: "set state",
+    CLEAR_STATE: "clear state",
+    CLEAR_ALL_STATE: "clear all state",
+    GET_LAZY_STATE_KEYS: "get state keys",
+    GET_EAGER_STATE_KEYS: "get state keys",
+    GET_PROMISE: "get promise",
+    PEEK_PROMISE: "peek promise",
+    COMPLETE_PROMISE: "complete promise",
+    SLEEP: "sleep",
+    CALL: "call",
+    ONE_WAY_CALL: "one way call",
+    SEND_SIGNAL: "send signal",
+    RUN: "run",
+    int(_T.ATTACH_INVOCATION_COMMAND): "attach invocation",
+    int(_T.GET_INVOCATION_OUTPUT_COMMAND): "get invocation output",
+    COMPLETE_AWAKEABLE: "complete awakeable",
+}
+
+#: The fields that must be equal when a command is replayed. Results of eager
+#: reads come from the journal; a sleep's wake-up time and a send's invoke time
+#: are not compared, nor a sleep's completion id.
+_COMPARISONS: Final = {
+    ty: Comparison(v5.MESSAGE_CLASSES[ty], fields)
+    for ty, fields in {
+        INPUT: (),
+        OUTPUT: ("result", "name"),
+        GET_LAZY_STATE: ("key", "result_completion_id", "name"),
+        GET_EAGER_STATE: ("key", "name"),
+        SET_STATE: ("key", "value", "name"),
+        CLEAR_STATE: ("key", "name"),
+        CLEAR_ALL_STATE: ("name",),
+        GET_LAZY_STATE_KEYS: ("result_completion_id", "name"),
+        GET_EAGER_STATE_KEYS: ("name",),
+        GET_PROMISE: ("key", "result_completion_id", "name"),
+        PEEK_PROMISE: ("key", "result_completion_id", "name"),
+        COMPLETE_PROMISE: ("key", "completion", "result_completion_id", "name"),
+        SLEEP: ("name",),
+        CALL: (
+            "service_name",
+            "handler_name",
+            "parameter",
+            "headers",
+            "key",
+            "idempotency_key",
+            "invocation_id_notification_idx",
+            "result_completion_id",
+            "name",
+        ),
+        ONE_WAY_CALL: (
+            "service_name",
+            "handler_name",
+            "parameter",
+            "headers",
+            "key",
+            "idempotency_key",
+            "invocation_id_notification_idx",
+            "name",
+        ),
+        SEND_SIGNAL: ("target_invocation_id", "signal_id", "result", "entry_name"),
+        RUN: ("result_completion_id", "name"),
+        COMPLETE_AWAKEABLE: ("awakeable_id", "result", "name"),
+    }.items()
+}
+
+_CANCELLED = Failure(409, "cancelled")
+
+
+def _command_text(ty: int) -> str:
+    name = _COMMAND_NAMES.get(ty)
+    if name is None:
+        if ty >= 0xFC00:
+            return f"a custom entry (type 0x{ty:04X})"
+        return f"an unknown command (type 0x{ty:04X})"
+    return f"'{name}' ({v5.MESSAGE_CLASSES[ty].__name__}, type 0x{ty:04X})"
+
+
+def _closed(event: str) -> VMError:
+    return VMError(CLOSED, f"State machine was closed when invoking '{event}'")
+
+
+def _unexpected_state(state: object, event: str) -> VMError:
+    return VMError(PROTOCOL_VIOLATION, f"Unexpected state {type(state).name} when invoking '{event}'")  # type: ignore[attr-defined]
+
+
+def _decode(cls: type[Message], body: bytes) -> Message:
+    message = cls()
+    try:
+        message.ParseFromString(body)
+    except DecodeError as error:
+        raise VMError(PROTOCOL_VIOLATION, f"cannot decode protocol message {cls.__name__}: {error}") from None
+    return message
+
+
+def _failure(failure: v5.Failure) -> Failure:
+    # Codes are u16 in the API; larger values are truncated as the Rust core does.
+    return Failure(failure.code & 0xFFFF, failure.message)
+
+
+def _set_value(message: Message, value: Success | Failure, value_field: str, failure_field: str) -> None:
+    if value.__class__ is Success:
+        getattr(message, value_field).content = as_bytes(value.value, "Success.value")  # type: ignore[union-attr]
+    else:
+        failure = getattr(message, failure_field)
+        failure.code = value.code  # type: ignore[union-attr]
+        failure.message = value.message  # type: ignore[union-attr]
+
+
+# ---- states: each carries only its own data ----
+
+
+class WaitingStart:
+    __slots__ = ()
+    name: ClassVar[str] = "WaitingStart"
+
+
+class WaitingReplayEntries:
+    __slots__ = ("commands", "received")
+    name: ClassVar[str] = "WaitingReplayEntries"
+
+    def __init__(self) -> None:
+        self.commands: deque[tuple[int, bytes]] = deque()
+        #: Commands and notifications received so far.
+        self.received = 0
+
+
+class Replaying:
+    __slots__ = ("await_point", "commands")
+    name: ClassVar[str] = "Replaying"
+
+    def __init__(self, commands: deque[tuple[int, bytes]]) -> None:
+        self.commands = commands
+        self.await_point: int | None = None
+
+
+class Processing:
+    __slots__ = ("await_point", "first_entry")
+    name: ClassVar[str] = "Processing"
+
+    def __init__(self, await_point: int | None) -> None:
+        self.await_point = await_point
+        #: No command written yet in this attempt: the StartMessage's retry counters apply.
+        self.first_entry = True
+
+
+_WAITING_START = WaitingStart()
+
+
+class _StartInfo:
+    __slots__ = ("debug_id", "id", "key", "known_entries", "random_seed", "retry_count", "retry_duration_ms")
+
+    def __init__(self, message: v5.StartMessage, version: Version) -> None:
+        self.id: bytes = message.id
+        self.debug_id: str = message.debug_id
+        self.key: str = message.key
+        self.known_entries: int = message.known_entries
+        self.retry_count: int = message.retry_count_since_last_stored_entry
+        self.retry_duration_ms: int = message.duration_since_last_stored_entry
+        # V6 carries the seed; V5 derives it from the invocation id.
+        self.random_seed: int = message.random_seed if version >= Version.V6 else sha256_random_seed(message.id)
+
+
+class _PendingRun:
+    """A run between sys_run_enter and sys_run_exit."""
+
+    __slots__ = ("completion_id", "index", "info", "name")
+
+    def __init__(self, completion_id: int, index: int, name: str, info: EntryRetryInfo) -> None:
+        self.completion_id = completion_id
+        self.index = index
+        self.name = name
+        self.info = info
+
+
+class CurrentVM(CoreVM):
+    """``CoreVM`` for protocol V5 and V6."""
+
+    __slots__ = (
+        "_calls",
+        "_cancelled",
+        "_command_index",
+        "_command_name",
+        "_command_type",
+        "_handles",
+        "_next_completion_id",
+        "_next_handle",
+        "_next_signal_id",
+        "_queue",
+        "_ready",
+        "_run",
+        "_run_commands",
+        "_start",
+    )
+
+    def __init__(self, request_headers: HeadersLike, *, clock: Callable[[], float] = time.time) -> None:
+        super().__init__(request_headers, clock=clock)
+        self._state: object = _WAITING_START
+        self._start: _StartInfo | None = None
+        # The journal position: the last command created (-1: none yet).
+        self._command_index = -1
+        self._command_type = 0
+        self._command_name = ""
+        self._next_completion_id = 1
+        self._next_signal_id = FIRST_AWAKEABLE_SIGNAL_ID
+        # Handles given to the SDK -> the notification each one waits for.
+        self._next_handle = 1
+        self._handles: dict[int, NotificationKey] = {}
+        # Notifications in arrival order, then by key once an await looked at them.
+        self._queue: deque[tuple[NotificationKey, Value | str]] = deque()
+        self._ready: dict[NotificationKey, Value | str] = {}
+        self._run: _PendingRun | None = None
+        # Completion id of each run whose result is awaited -> (command index, name).
+        self._run_commands: dict[int, tuple[int, str]] = {}
+        # Invocation-id completion ids of the calls made, to cancel them with us.
+        self._calls: list[int] = []
+        self._cancelled = False
+
+    # ---- errors ----
+
+    def _error_frame(self, error: VMError, next_retry_delay: timedelta | None, related: Related) -> bytes:
+        message = v5.ErrorMessage(code=error.code, message=error.message, stacktrace=error.description)
+        if related is True:
+            if self._command_index >= 0:
+                message.related_command_index = self._command_index
+                message.related_command_type = self._command_type
+                if self._command_name:
+                    message.related_command_name = self._command_name
+        elif related:
+            index, name, command_type = related  # type: ignore[misc]
+            message.related_command_index = index
+            message.related_command_type = command_type
+            if name:
+                message.related_command_name = name
+        if next_retry_delay is not None:
+            message.next_retry_delay = delay_millis(next_retry_delay)
+        return encode_frame(ERROR, message.SerializeToString())
+
+    def _state_error(self, event: str) -> VMError:
+        state = self._state
+        if state.__class__ is Failed:
+            return state.error  # type: ignore[attr-defined,no-any-return]
+        if state.__class__ is Ended or state.__class__ is Suspended:
+            return _closed(event)
+        return _unexpected_state(state, event)
+
+    # ---- input ----
+
+    def _on_message(self, message_type: int, flags: int, body: bytes) -> None:
+        state = self._state
+        if 0x8000 <= message_type <= 0xFBFF:
+            self._on_notification(state, message_type, body)
+        elif 0x0400 <= message_type <= 0x7FFF:
+            if state.__class__ is WaitingReplayEntries:
+                state.commands.append((message_type, body))  # type: ignore[attr-defined]
+                self._count_replay_message(state)  # type: ignore[arg-type]
+                return
+            raise VMError(PROTOCOL_VIOLATION, "Expected entry messages only when waiting replay entries")
+        elif message_type == START:
+            if state.__class__ is not WaitingStart:
+                raise VMError(PROTOCOL_VIOLATION, f"Unexpected StartMessage in state {type(state).name}")  # type: ignore[attr-defined]
+            self._on_start(_decode(v5.StartMessage, body))  # type: ignore[arg-type]
+        elif message_type in (SUSPENSION, ERROR, END, PROPOSE_RUN_COMPLETION) or message_type >= 0xFC00:
+            raise VMError(PROTOCOL_VIOLATION, f"Expected incoming message to be an entry, got type 0x{message_type:04X}")
+        else:
+            raise VMError(PROTOCOL_VIOLATION, f"unknown protocol.message code 0x{message_type:04X}")
+
+    def _on_start(self, start: v5.StartMessage) -> None:
+        values: dict[str, bytes | None] = {}
+        for entry in start.state_map:
+            try:
+                values[entry.key.decode("utf-8")] = entry.value
+            except UnicodeDecodeError as error:
+                raise VMError(INTERNAL, f"Cannot convert a eager state key into UTF-8 String: {error}") from None
+        self._eager = EagerState(values, start.partial_state)
+        self._start = _StartInfo(start, self._version)
+        if start.known_entries == 0:
+            raise VMError(INTERNAL, "Known entries is zero, expected >= 1")
+        if self._debug:
+            logger.debug(
+                "start: invocation %s, %d known entries, %d eager state entries (partial: %s)",
+                start.debug_id,
+                start.known_entries,
+                len(values),
+                start.partial_state,
+            )
+        self._set_state(WaitingReplayEntries())
+
+    def _count_replay_message(self, state: WaitingReplayEntries) -> None:
+        state.received += 1
+        if state.received == self._start.known_entries:  # type: ignore[union-attr]
+            self._set_state(Replaying(state.commands))
+
+    def _on_notification(self, state: object, message_type: int, body: bytes) -> None:
+        cls = state.__class__
+        if cls is Ended or cls is Suspended:
+            return
+        if cls is WaitingStart:
+            raise _unexpected_state(state, f"notification 0x{message_type:04X}")
+        notification: v5.NotificationTemplate = _decode(v5.NotificationTemplate, body)  # type: ignore[assignment]
+        which_id = notification.WhichOneof("id")
+        key: NotificationKey
+        if which_id == "completion_id":
+            key = notification.completion_id
+            if cls is Processing and key >= self._next_completion_id:
+                raise VMError(
+                    PROTOCOL_VIOLATION,
+                    f"Received a notification (type 0x{message_type:04X}) for completion id {key}, "
+                    "which no command of this invocation has",
+                )
+        elif which_id == "signal_id":
+            key = -notification.signal_id
+        elif which_id == "signal_name":
+            key = notification.signal_name
+        else:
+            raise VMError(PROTOCOL_VIOLATION, f"Notification of type 0x{message_type:04X} without an id")
+        which = notification.WhichOneof("result")
+        value: Value | str
+        if which == "value":
+            value = Success(notification.value.content)
+        elif which == "void":
+            value = VOID
+        elif which == "failure":
+            value = _failure(notification.failure)
+        elif which == "invocation_id":
+            value = notification.invocation_id
+        elif which == "state_keys":
+            value = StateKeys([key_.decode("utf-8", "replace") for key_ in notification.state_keys.keys])
+        else:
+            raise VMError(PROTOCOL_VIOLATION, f"Notification of type 0x{message_type:04X} without a result")
+        self._queue.append((key, value))
+        if cls is WaitingReplayEntries:
+            self._count_replay_message(state)  # type: ignore[arg-type]
+
+    def _on_input_closed(self) -> None:
+        state = self._state
+        cls = state.__class__
+        if cls is Processing or cls is Replaying:
+            handle = state.await_point  # type: ignore[attr-defined]
+            if handle is not None:
+                self._await(state, handle)
+        elif cls is WaitingStart or cls is WaitingReplayEntries:
+            raise VMError(
+                PROTOCOL_VIOLATION, "The input was closed while still waiting to receive all journal to replay"
+            )
+
+    # ---- notifications ----
+
+    def _resolve(self, key: NotificationKey, stop_at_cancel: bool = True) -> bool:
+        """True if the notification ``key`` arrived; moves queued notifications to ready
+        in arrival order until it is found (or, with ``stop_at_cancel``, the cancel signal)."""
+        ready = self._ready
+        if key in ready:
+            return True
+        queue = self._queue
+        while queue:
+            arrived, value = queue.popleft()
+            ready[arrived] = value
+            if arrived == key:
+                return True
+            if arrived == CANCEL and stop_at_cancel and not self._cancelled:
+                return False
+        return False
+
+    def _cancel_pending(self) -> bool:
+        return not self._cancelled and CANCEL in self._ready
+
+    def _missing_call_ids(self) -> list[int]:
+        """Invocation-id completions still needed to cancel the calls made."""
+        return [call for call in self._calls if not self._resolve(call, stop_at_cancel=False)]
+
+    def _can_progress(self, key: NotificationKey) -> bool:
+        """Whether ``take_async_result`` has something to return for ``key`` now."""
+        found = self._resolve(key)
+        if self._cancel_pending():
+            return not self._missing_call_ids()
+        return found
+
+    def _await(self, state: object, handle: int) -> None:
+        """Check an await point; suspend (Processing, input closed) or fail (Replaying)
+        when it cannot complete."""
+        key = self._handles.get(handle)
+        if key is None or self._can_progress(key):
+            return
+        if state.__class__ is Replaying:
+            self._fail(self._uncompleted_await(key), related=self._run_related(key))
+        elif self._input_closed:
+            self._suspend(key)
+
+    def _run_related(self, key: NotificationKey) -> Related:
+        run = self._run_commands.get(key) if isinstance(key, int) and key > 0 else None
+        if run is None:
+            return False
+        return (run[0], run[1], RUN)
+
+    def _describe_key(self, key: NotificationKey) -> str:
+        if isinstance(key, str):
+            return f"Named signal: {key}"
+        if key > 0:
+            run = self._run_commands.get(key)
+            return f"run [{run[1]}]" if run is not None else f"completion id {key}"
+        if key == CANCEL:
+            return "Cancellation"
+        if -key >= FIRST_AWAKEABLE_SIGNAL_ID:
+            return f"Awakeable {awakeable_id('sign_1', self._start.id, -key)}"  # type: ignore[union-attr]
+        return f"signal [{-key}]"
+
+    def _uncompleted_await(self, key: NotificationKey) -> VMError:
+        awaited = [key] if self._cancelled else [key, CANCEL]
+        lines = "".join(f"\n - {self._describe_key(item)}" for item in awaited)
+        return VMError(
+            570,
+            "Journal mismatch: an await could not be replayed, because the recorded journal holds none of the "
+            "notifications it waits for. The code probably gained an await without being registered as a new "
+            f"deployment. Awaited:{lines}",
+        )
+
+    def _suspend(self, key: NotificationKey) -> None:
+        message = v5.SuspensionMessage()
+        if self._cancel_pending():
+            # Cancelling: only the invocation ids of the calls to cancel are missing.
+            message.waiting_completions.extend(self._missing_call_ids())
+        else:
+            if isinstance(key, str):
+                message.waiting_named_signals.append(key)
+            elif key > 0:
+                message.waiting_completions.append(key)
+            else:
+                message.waiting_signals.append(-key)
+            if not self._cancelled:
+                message.waiting_signals.append(-CANCEL)
+        if self._debug:
+            logger.debug("suspending: %s", message)
+        self._write(encode_frame(SUSPENSION, message.SerializeToString()))
+        self._close_output()
+        self._set_state(SUSPENDED)
+
+    def _new_handle(self, key: NotificationKey) -> int:
+        handle = self._next_handle
+        self._next_handle = handle + 1
+        self._handles[handle] = key
+        return handle
+
+    # ---- the journal ----
+
+    def _advance(self, ty: int, name: str, event: str) -> object:
+        """Move the journal position to a new command; returns the state (Replaying or Processing)."""
+        self._command_index += 1
+        self._command_type = ty
+        self._command_name = name
+        if self._run is not None:
+            raise VMError(INTERNAL, "A syscall was invoked from within a run operation")
+        state = self._state
+        if state.__class__ is Processing or state.__class__ is Replaying:
+            return state
+        raise self._state_error(event)
+
+    def _command(self, ty: int, expected: Message, name: str, event: str) -> Message:
+        """Write ``expected`` (Processing) or replay the recorded command (Replaying)."""
+        state = self._advance(ty, name, event)
+        if state.__class__ is Processing:
+            self._write(encode_frame(ty, expected.SerializeToString()))
+            state.first_entry = False  # type: ignore[attr-defined]
+            return expected
+        recorded_type, body = self._pop(state)  # type: ignore[arg-type]
+        return self._check(recorded_type, body, ty, expected)
+
+    def _pop(self, state: Replaying) -> tuple[int, bytes]:
+        commands = state.commands
+        if not commands:
+            raise missing_entry(f"command {self._command_index}", _command_text(self._command_type))
+        recorded = commands.popleft()
+        if not commands:
+            self._set_state(Processing(state.await_point))
+        return recorded
+
+    def _check(self, recorded_type: int, body: bytes, ty: int, expected: Message) -> Message:
+        position = f"command {self._command_index}"
+        if recorded_type != ty:
+            raise type_mismatch(position, _command_text(recorded_type), _command_text(ty))
+        recorded = _decode(v5.MESSAGE_CLASSES[ty], body)
+        comparison = _COMPARISONS[ty]
+        if not comparison.matches(recorded, expected):
+            raise field_mismatch(position, _COMMAND_NAMES[ty], comparison, recorded, expected)
+        if self._debug:
+            logger.debug("replayed command %d: %s", self._command_index, _COMMAND_NAMES[ty])
+        return recorded
+
+    def _next_id(self) -> int:
+        completion_id = self._next_completion_id
+        self._next_completion_id = completion_id + 1
+        return completion_id
+
+    # ---- execution ----
+
+    def is_ready_to_execute(self) -> bool:
+        cls = self._state.__class__
+        if cls is Processing or cls is Replaying:
+            return True
+        if cls is WaitingStart or cls is WaitingReplayEntries:
+            return False
+        raise self._state_error("is_ready_to_execute")
+
+    def notify_await_point(self, handle: int) -> None:
+        state = self._state
+        cls = state.__class__
+        if cls is Failed or cls is Ended or cls is Suspended:
+            return
+        try:
+            if cls is not Processing and cls is not Replaying:
+                raise self._state_error("notify_await_point")
+            point = state.await_point  # type: ignore[attr-defined]
+            if point is not None and point != handle:
+                raise VMError(
+                    AWAITING_TWO_ASYNC_RESULTS,
+                    f"Trying to await two async results at the same time: {point} and {handle}",
+                )
+            state.await_point = handle  # type: ignore[attr-defined]
+            self._await(state, handle)
+        except VMError as error:
+            self._fail(error, related=False)
+
+    def take_async_result(self, handle: int) -> Value | None:
+        state = self._state
+        cls = state.__class__
+        if cls is not Processing and cls is not Replaying:
+            if cls is Suspended:
+                raise SuspendedError()
+            raise self._fail(self._state_error("take_async_result"))
+        key = self._handles.get(handle)
+        if key is None:
+            return None
+        try:
+            found = self._resolve(key)
+            if self._cancel_pending():
+                if self._missing_call_ids():
+                    return None
+                self._cancel_calls()
+                state.await_point = None  # type: ignore[attr-defined]
+                return _CANCELLED
+        except VMError as error:
+            raise self._fail(error) from None
+        if not found:
+            return None
+        del self._handles[handle]
+        value = self._ready.pop(key)
+        if state.await_point == handle:  # type: ignore[attr-defined]
+            state.await_point = None  # type: ignore[attr-defined]
+        return value  # type: ignore[return-value]
+
+    def _cancel_calls(self) -> None:
+        """Forward the cancellation to every call made, then report it (once)."""
+        for call in self._calls:
+            target = self._ready[call]
+            command = v5.SendSignalCommandMessage(target_invocation_id=target, idx=v5.CANCEL_SIGNAL_ID)  # type: ignore[arg-type]
+            command.void.SetInParent()
+            self._command(SEND_SIGNAL, command, "", "cancel")
+        self._calls.clear()
+        del self._ready[CANCEL]
+        self._cancelled = True
+        if self._debug:
+            logger.debug("cancelled")
+
+    def sys_input(self) -> Input:
+        try:
+            state = self._state
+            if state.__class__ is not Replaying:
+                raise self._state_error("sys_input")
+            self._command_index += 1
+            self._command_type = INPUT
+            self._command_name = ""
+            recorded_type, body = self._pop(state)  # type: ignore[arg-type]
+            command: v5.InputCommandMessage = self._check(  # type: ignore[assignment]
+                recorded_type, body, INPUT, v5.InputCommandMessage()
+            )
+            start = self._start
+            assert start is not None
+            return Input(
+                invocation_id=start.debug_id,
+                random_seed=start.random_seed,
+                key=start.key,
+                headers=[Header(header.key, header.value) for header in command.headers],
+                input=command.value.content,
+            )
+        except VMError as error:
+            raise self._fail(error) from None
+
+    def sys_state_get(self, key: str) -> int:
+        try:
+            key_bytes = utf8(key, "key")
+            completion_id = self._next_id()
+            state = self._advance(GET_EAGER_STATE, "", "sys_state_get")
+            if state.__class__ is Processing:
+                known = self._eager.get(key)
+                if known is UNKNOWN:
+                    self._command_type = GET_LAZY_STATE
+                    lazy = v5.GetLazyStateCommandMessage(key=key_bytes, result_completion_id=completion_id)
+                    self._write(encode_frame(GET_LAZY_STATE, lazy.SerializeToString()))
+                else:
+                    eager = v5.GetEagerStateCommandMessage(key=key_bytes)
+                    if known is None:
+                        eager.void.SetInParent()
+                        self._ready[completion_id] = VOID
+                    else:
+                        eager.value.content = known  # type: ignore[assignment]
+                        self._ready[completion_id] = Success(known)  # type: ignore[arg-type]
+                    self._write(encode_frame(GET_EAGER_STATE, eager.SerializeToString()))
+                state.first_entry = False  # type: ignore[attr-defined]
+            else:
+                recorded_type, body = self._pop(state)  # type: ignore[arg-type]
+                if recorded_type == GET_LAZY_STATE:
+                    self._command_type = GET_LAZY_STATE
+                    lazy = v5.GetLazyStateCommandMessage(key=key_bytes, result_completion_id=completion_id)
+                    self._check(recorded_type, body, GET_LAZY_STATE, lazy)
+                else:
+                    eager = self._check(  # type: ignore[assignment]
+                        recorded_type, body, GET_EAGER_STATE, v5.GetEagerStateCommandMessage(key=key_bytes)
+                    )
+                    which = eager.WhichOneof("result")
+                    if which == "value":
+                        self._ready[completion_id] = Success(eager.value.content)
+                    elif which == "void":
+                        self._ready[completion_id] = VOID
+                    else:
+                        raise VMError(PROTOCOL_VIOLATION, "Unexpected empty value variant for get eager state.")
+            return self._new_handle(completion_id)
+        except VMError as error:
+            raise self._fail(error) from None
+
+    def sys_state_get_keys(self) -> int:
+        try:
+            completion_id = self._next_id()
+            state = self._advance(GET_EAGER_STATE_KEYS, "", "sys_state_get_keys")
+            if state.__class__ is Processing:
+                keys = self._eager.keys()
+                if keys is None:
+                    self._command_type = GET_LAZY_STATE_KEYS
+                    lazy = v5.GetLazyStateKeysCommandMessage(result_completion_id=completion_id)
+                    self._write(encode_frame(GET_LAZY_STATE_KEYS, lazy.SerializeToString()))
+                else:
+                    eager = v5.GetEagerStateKeysCommandMessage()
+                    eager.value.keys.extend(key.encode() for key in keys)
+                    self._ready[completion_id] = StateKeys(keys)
+                    self._write(encode_frame(GET_EAGER_STATE_KEYS, eager.SerializeToString()))
+                state.first_entry = False  # type: ignore[attr-defined]
+            else:
+                recorded_type, body = self._pop(state)  # type: ignore[arg-type]
+                if recorded_type == GET_LAZY_STATE_KEYS:
+                    self._command_type = GET_LAZY_STATE_KEYS
+                    lazy = v5.GetLazyStateKeysCommandMessage(result_completion_id=completion_id)
+                    self._check(recorded_type, body, GET_LAZY_STATE_KEYS, lazy)
+                else:
+                    eager = self._check(  # type: ignore[assignment]
+                        recorded_type, body, GET_EAGER_STATE_KEYS, v5.GetEagerStateKeysCommandMessage()
+                    )
+                    if not eager.HasField("value"):
+                        raise VMError(PROTOCOL_VIOLATION, "Unexpected empty value variant for state keys.")
+                    self._ready[completion_id] = StateKeys(
+                        [key.decode("utf-8", "replace") for key in eager.value.keys]
+                    )
+            return self._new_handle(completion_id)
+        except VMError as error:
+            raise self._fail(error) from None
+
+    def sys_state_set(self, key: str, value: bytes) -> None:
+        try:
+            command = v5.SetStateCommandMessage(key=utf8(key, "key"))
+            command.value.content = as_bytes(value, "value")
+            if self._state.__class__ is not Failed:
+                self._eager.set(key, command.value.content)
+            self._command(SET_STATE, command, "", "sys_state_set")
+        except VMError as error:
+            raise self._fail(error) from None
+
+    def sys_state_clear(self, key: str) -> None:
+        try:
+            command = v5.ClearStateCommandMessage(key=utf8(key, "key"))
+            if self._state.__class__ is not Failed:
+                self._eager.clear(key)
+            self._command(CLEAR_STATE, command, "", "sys_state_clear")
+        except VMError as error:
+            raise self._fail(error) from None
+
+    def sys_state_clear_all(self) -> None:
+        try:
+            if self._state.__class__ is not Failed:
+                self._eager.clear_all()
+            self._command(CLEAR_ALL_STATE, v5.ClearAllStateCommandMessage(), "", "sys_state_clear_all")
+        except VMError as error:
+            raise self._fail(error) from None
+
+    def sys_sleep(self, duration: timedelta) -> int:
+        try:
+            wake_up_time = epoch_millis_after(self._clock, check_duration(duration, "duration"))
+            completion_id = self._next_id()
+            command = v5.SleepCommandMessage(wake_up_time=wake_up_time, result_completion_id=completion_id)
+            self._command(SLEEP, command, "", "sys_sleep")
+            return self._new_handle(completion_id)
+        except VMError as error:
+            raise self._fail(error) from None
+
+    def sys_call(self, target: Target, input: bytes) -> int:
+        try:
+            check_target(target)
+            invocation_id_completion = self._next_id()
+            result_completion = self._next_id()
+            command = v5.CallCommandMessage(
+                service_name=target.service,
+                handler_name=target.handler,
+                parameter=as_bytes(input, "input"),
+                key=target.key or "",
+                invocation_id_notification_idx=invocation_id_completion,
+                result_completion_id=result_completion,
+            )
+            self._command(CALL, command, "", "sys_call")
+            self._calls.append(invocation_id_completion)
+            return self._new_handle(result_completion)
+        except VMError as error:
+            raise self._fail(error) from None
+
+    def sys_send(self, target: Target, input: bytes, delay: timedelta | None = None) -> None:
+        try:
+            check_target(target)
+            invoke_time = 0 if delay is None else epoch_millis_after(self._clock, check_duration(delay, "delay"))
+            command = v5.OneWayCallCommandMessage(
+                service_name=target.service,
+                handler_name=target.handler,
+                parameter=as_bytes(input, "input"),
+                invoke_time=invoke_time,
+                key=target.key or "",
+                invocation_id_notification_idx=self._next_id(),
+            )
+            self._command(ONE_WAY_CALL, command, "", "sys_send")
+        except VMError as error:
+            raise self._fail(error) from None
+
+    def sys_awakeable(self) -> tuple[str, int]:
+        try:
+            if self._run is not None:
+                raise VMError(INTERNAL, "A syscall was invoked from within a run operation")
+            state = self._state
+            if state.__class__ is not Processing and state.__class__ is not Replaying:
+                raise self._state_error("sys_awakeable")
+            signal_id = self._next_signal_id
+            self._next_signal_id = signal_id + 1
+            start = self._start
+            assert start is not None
+            return awakeable_id("sign_1", start.id, signal_id), self._new_handle(-signal_id)
+        except VMError as error:
+            raise self._fail(error) from None
+
+    def sys_complete_awakeable(self, awakeable_id: str, value: NonEmptyValue) -> None:
+        try:
+            command = v5.CompleteAwakeableCommandMessage(awakeable_id=check_str(awakeable_id, "awakeable_id"))
+            _set_value(command, check_non_empty_value(value, "value"), "value", "failure")
+            self._command(COMPLETE_AWAKEABLE, command, "", "sys_complete_awakeable")
+        except VMError as error:
+            raise self._fail(error) from None
+
+    def sys_get_promise(self, key: str) -> int:
+        try:
+            completion_id = self._next_id()
+            command = v5.GetPromiseCommandMessage(key=check_str(key, "key"), result_completion_id=completion_id)
+            self._command(GET_PROMISE, command, "", "sys_get_promise")
+            return self._new_handle(completion_id)
+        except VMError as error:
+            raise self._fail(error) from None
+
+    def sys_peek_promise(self, key: str) -> int:
+        try:
+            completion_id = self._next_id()
+            command = v5.PeekPromiseCommandMessage(key=check_str(key, "key"), result_completion_id=completion_id)
+            self._command(PEEK_PROMISE, command, "", "sys_peek_promise")
+            return self._new_handle(completion_id)
+        except VMError as error:
+            raise self._fail(error) from None
+
+    def sys_complete_promise(self, key: str, value: NonEmptyValue) -> int:
+        try:
+            completion_id = self._next_id()
+            command = v5.CompletePromiseCommandMessage(key=check_str(key, "key"), result_completion_id=completion_id)
+            _set_value(command, check_non_empty_value(value, "value"), "completion_value", "completion_failure")
+            self._command(COMPLETE_PROMISE, command, "", "sys_complete_promise")
+            return self._new_handle(completion_id)
+        except VMError as error:
+            raise self._fail(error) from None
+
+    def sys_run_enter(self, name: str) -> Executed | NotExecuted:
+        try:
+            completion_id = self._next_id()
+            command = v5.RunCommandMessage(result_completion_id=completion_id, name=check_str(name, "name"))
+            self._command(RUN, command, name, "sys_run_enter")
+            if self._resolve(completion_id, stop_at_cancel=False):
+                # The runtime stored this run's result already: replay it, do not execute.
+                value = self._ready.pop(completion_id)
+                if value.__class__ is not Success and value.__class__ is not Failure:
+                    raise VMError(PROTOCOL_VIOLATION, f"The result of run '{name}' is neither a value nor a failure")
+                return Executed(value)  # type: ignore[arg-type]
+            state = self._state
+            info = EntryRetryInfo()
+            start = self._start
+            assert start is not None
+            if state.__class__ is Processing and state.first_entry and start.retry_count:  # type: ignore[attr-defined]
+                info = EntryRetryInfo(start.retry_count, timedelta(milliseconds=start.retry_duration_ms))
+            self._run = _PendingRun(completion_id, self._command_index, name, info)
+            return NotExecuted(info)
+        except VMError as error:
+            raise self._fail(error) from None
+
+    def sys_run_exit(self, result: Success | Failure | RetryableFailure, retry_policy: RetryPolicy) -> int:
+        try:
+            state = self._state
+            if state.__class__ is not Processing and state.__class__ is not Replaying:
+                raise self._state_error("sys_run_exit")
+            run = self._run
+            if run is None:
+                raise VMError(INTERNAL, "Invoked sys_run_exit without invoking sys_run_enter before")
+            if not isinstance(retry_policy, RetryPolicy):
+                raise TypeError(f"retry_policy must be a RetryPolicy, not {type(retry_policy).__name__}")
+            value: Success | Failure
+            if result.__class__ is RetryableFailure:
+                failure = check_failure(result.failure)  # type: ignore[union-attr]
+                attempt = check_duration(result.attempt_duration, "attempt_duration")  # type: ignore[union-attr]
+                decision = retry_policy.decide(
+                    EntryRetryInfo(run.info.retry_count + 1, run.info.retry_loop_duration + attempt)
+                )
+                if decision.retry:
+                    raise self._fail(
+                        VMError(failure.code, failure.message), decision.delay, (run.index, run.name, RUN)
+                    )
+                value = failure
+            else:
+                value = check_non_empty_value(result, "result")  # type: ignore[arg-type]
+            proposal = v5.ProposeRunCompletionMessage(result_completion_id=run.completion_id)
+            if value.__class__ is Success:
+                proposal.value = as_bytes(value.value, "Success.value")  # type: ignore[union-attr]
+            else:
+                proposal.failure.code = value.code  # type: ignore[union-attr]
+                proposal.failure.message = value.message  # type: ignore[union-attr]
+            self._run = None
+            self._run_commands[run.completion_id] = (run.index, run.name)
+            self._write(encode_frame(PROPOSE_RUN_COMPLETION, proposal.SerializeToString()))
+            return self._new_handle(run.completion_id)
+        except VMError as error:
+            raise self._fail(error) from None
+
+    def sys_write_output(self, value: NonEmptyValue) -> None:
+        try:
+            command = v5.OutputCommandMessage()
+            _set_value(command, check_non_empty_value(value, "value"), "value", "failure")
+            self._command(OUTPUT, command, "", "sys_write_output")
+        except VMError as error:
+            raise self._fail(error) from None
+
+    def sys_end(self) -> None:
+        try:
+            state = self._state
+            if state.__class__ is Processing:
+                self._write(encode_frame(END, b""))
+                self._close_output()
+                self._set_state(ENDED)
+            elif state.__class__ is not Ended and state.__class__ is not Suspended:
+                raise self._state_error("sys_end")
+        except VMError as error:
+            raise self._fail(error) from None
+
+
+register_model(CurrentVM, Version.V5, Version.V6)
