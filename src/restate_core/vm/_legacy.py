@@ -511,11 +511,14 @@ class LegacyVM(CoreVM):
     def sys_input(self) -> Input:
         try:
             state = self._state
-            if state.__class__ is not Replaying:
-                raise self._state_error("sys_input")
+            # As every syscall, advance the journal first, so that an error names the would-be entry.
             self._index += 1
             self._entry_type = INPUT
             self._entry_name = ""
+            if state.__class__ is Processing and state.run is not None:
+                raise VMError(INTERNAL, "A syscall was invoked from within a run operation")
+            if state.__class__ is not Replaying:
+                raise self._state_error("sys_input")
             entry: v2.InputEntryMessage = self._replay(state, INPUT, v2.InputEntryMessage())  # type: ignore[arg-type,assignment]
             start = self._start
             assert start is not None
