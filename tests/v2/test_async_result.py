@@ -7,6 +7,11 @@ test classes here.
 from __future__ import annotations
 
 import pytest
+
+from restate_core import CoreVM, Success, SuspendedError, Target, VMError
+from restate_core.protocol import v2
+from restate_core.testing import await_result
+
 from .conftest import (
     assert_related_entry,
     completion,
@@ -18,10 +23,6 @@ from .conftest import (
     start_message,
     suspension,
 )
-
-from restate_core import CoreVM, Success, SuspendedError, Target, VMError
-from restate_core.protocol import v2
-from restate_core.testing import await_result
 
 GREETER = Target("Greeter", "greeter")
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from .conftest import NOW_MILLIS, end, input_entry, invocation, start_message
 
 from restate_core import CoreVM, Target
 from restate_core.protocol import v2
+
+from .conftest import NOW_MILLIS, end, input_entry, invocation, start_message
 
 GREETER = Target("Greeter", "greet", "my-key")
 

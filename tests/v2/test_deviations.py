@@ -9,6 +9,11 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
+
+from restate_core import CoreVM, Failure, StateKeys, Success, SuspendedError, Target, VMError
+from restate_core.protocol import Encoder, Version, v2
+from restate_core.testing import await_result
+
 from .conftest import (
     NO_ENTRY,
     V2_CONTENT_TYPE,
@@ -24,10 +29,6 @@ from .conftest import (
     start_message,
     suspension,
 )
-
-from restate_core import CoreVM, Failure, StateKeys, Success, SuspendedError, Target, VMError
-from restate_core.protocol import Encoder, Version, v2
-from restate_core.testing import await_result
 
 # ---- a second StartMessage ----
 

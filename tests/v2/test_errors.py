@@ -11,6 +11,12 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
+from google.protobuf.message import Message
+
+from restate_core import CoreVM, RetryPolicy, Success, SuspendedError, VMError
+from restate_core.protocol import COMPLETED, encode_frame, v2
+from restate_core.testing import Frame, Invocation, Output, await_result
+
 from .conftest import (
     NO_ENTRY,
     V2_CONTENT_TYPE,
@@ -24,11 +30,6 @@ from .conftest import (
     output,
     start_message,
 )
-from google.protobuf.message import Message
-
-from restate_core import CoreVM, RetryPolicy, Success, SuspendedError, VMError
-from restate_core.protocol import COMPLETED, encode_frame, v2
-from restate_core.testing import Frame, Invocation, Output, await_result
 
 T = v2.MessageType
 

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import pytest
+
+from restate_core import CoreVM, Target, VMError
+from restate_core.protocol import Version, v2
+from restate_core.testing import decode_output, encode_input
+
 from .conftest import (
     NO_ENTRY,
     assert_journal_mismatch,
@@ -13,10 +18,6 @@ from .conftest import (
     new_vm,
     start_message,
 )
-
-from restate_core import CoreVM, Target, VMError
-from restate_core.protocol import Version, v2
-from restate_core.testing import decode_output, encode_input
 
 INPUT_CLOSED_WHILE_WAITING_ENTRIES = "The input was closed while still waiting to receive all the `known_entries`"
 

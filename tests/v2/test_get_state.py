@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from .conftest import completion, end, input_entry, invocation, output, start_message, suspension
 
 from restate_core import CoreVM, Success, SuspendedError
 from restate_core.protocol import COMPLETED, v2
 from restate_core.testing import await_result
+
+from .conftest import completion, end, input_entry, invocation, output, start_message, suspension
 
 
 def test_just_replay() -> None:

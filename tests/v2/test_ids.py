@@ -8,10 +8,11 @@ SHA-256(StartMessage.id), big-endian.
 from __future__ import annotations
 
 import pytest
-from .conftest import end, input_entry, invocation, start_message
 
 from restate_core import CoreVM
 from restate_core.protocol import v2
+
+from .conftest import end, input_entry, invocation, start_message
 
 # The spec's example id, decoded from its awakeable id: 24 raw bytes.
 SPEC_EXAMPLE_ID = bytes.fromhex("34cc8e02f0cad827018d41f84666fb786069d0334d0e79ac")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from .conftest import end, input_entry, invocation, output, start_message
-
 from restate_core import CoreVM, Header, Success
 from restate_core.protocol import v2
+
+from .conftest import end, input_entry, invocation, output, start_message
 
 
 def echo_handler(vm: CoreVM) -> None:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .conftest import completion, end, input_entry, invocation, output, start_message
-
 from restate_core import VOID, CoreVM, Failure, NonEmptyValue, Success
 from restate_core.protocol import v2
 from restate_core.testing import Output, await_result
+
+from .conftest import completion, end, input_entry, invocation, output, start_message
 
 Handler = Callable[[CoreVM], None]
 

@@ -9,18 +9,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from .conftest import (
-    ack,
-    assert_related_entry,
-    end,
-    error_as_vm_error,
-    feed,
-    input_entry,
-    invocation,
-    output,
-    start_message,
-    suspension,
-)
 
 from restate_core import (
     CoreVM,
@@ -36,6 +24,19 @@ from restate_core import (
 )
 from restate_core.protocol import REQUIRES_ACK, v2
 from restate_core.testing import await_result
+
+from .conftest import (
+    ack,
+    assert_related_entry,
+    end,
+    error_as_vm_error,
+    feed,
+    input_entry,
+    invocation,
+    output,
+    start_message,
+    suspension,
+)
 
 RUN = v2.MessageType.RUN_ENTRY
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from .conftest import NOW_MILLIS, end, input_entry, invocation, output, start_message, suspension
-
 from restate_core import VOID, CoreVM, Success, SuspendedError
 from restate_core.protocol import v2
 from restate_core.testing import await_result
+
+from .conftest import NOW_MILLIS, end, input_entry, invocation, output, start_message, suspension
 
 RECORDED_WAKE_UP_TIME = 1721123699086
 

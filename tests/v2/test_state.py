@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .conftest import completion, end, input_entry, invocation, output, start_message, suspension
 from google.protobuf.message import Message
 
 from restate_core import VOID, CoreVM, Failure, StateKeys, Success, SuspendedError
 from restate_core.protocol import COMPLETED, v2
 from restate_core.testing import Output, await_result
+
+from .conftest import completion, end, input_entry, invocation, output, start_message, suspension
 
 
 def get_state(key: str, value: bytes | None = None, *, empty: bool = False) -> v2.GetStateEntryMessage:

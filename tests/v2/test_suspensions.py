@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from .conftest import completion, end, feed, input_entry, invocation, output, start_message, suspension
 
 from restate_core import CoreVM, Success, SuspendedError
 from restate_core.protocol import v2
 from restate_core.testing import Output
+
+from .conftest import completion, end, feed, input_entry, invocation, output, start_message, suspension
 
 
 def run_open(handler: Callable[[CoreVM], None]) -> Output:
