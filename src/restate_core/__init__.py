@@ -23,6 +23,7 @@ from ._values import (
     Value,
     Void,
 )
+from .identity import IdentityKeyError, IdentityVerificationError, IdentityVerifier
 from .retries import RetryPolicy
 from .vm import CoreVM
 
@@ -33,6 +34,9 @@ __all__ = [
     "Executed",
     "Failure",
     "Header",
+    "IdentityKeyError",
+    "IdentityVerificationError",
+    "IdentityVerifier",
     "Input",
     "NonEmptyValue",
     "NotExecuted",
