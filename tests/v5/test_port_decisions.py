@@ -44,7 +44,6 @@ from .conftest import (
     input_command,
     invocation,
     new_vm,
-    output_success,
     start_message,
     suspended_waiting_completion,
 )
@@ -211,16 +210,21 @@ def test_input_closed_in_the_middle_of_a_frame() -> None:
 
 
 @both_versions
-def test_taking_a_handle_twice_returns_none(version: Version) -> None:
+def test_taking_a_handle_twice_returns_none_and_awaiting_it_fails(version: Version) -> None:
     # §4.2 step 6: the HEAD core returns None for a handle already taken; so does the port.
+    # Awaiting it again is an SDK bug that would otherwise wait forever: a sticky 500 that names
+    # the current position.
+    errors: list[VMError] = []
+
     def handler(vm: CoreVM) -> None:
         vm.sys_input()
         _, handle = vm.sys_awakeable()
         assert await_result(vm, handle) == Success(b"x")
         assert vm.take_async_result(handle) is None
-        assert await_result(vm, handle) is None
-        vm.sys_write_output(Success(b"x"))
-        vm.sys_end()
+        vm.notify_await_point(handle)
+        with pytest.raises(VMError) as info:
+            vm.take_async_result(handle)
+        errors.append(info.value)
 
     out = (
         invocation(version)
@@ -228,14 +232,20 @@ def test_taking_a_handle_twice_returns_none(version: Version) -> None:
         .run(handler)
     )
 
-    # Awaiting the taken handle with the input closed does not suspend either.
-    assert out.messages == [output_success(b"x"), end()]
+    (error,) = errors
+    assert error.code == 500
+    assert "already taken" in error.message
+    (message,) = out.messages
+    assert isinstance(message, v5.ErrorMessage)
+    assert message.code == 500
+    assert message.related_command_index == 0
+    assert message.related_command_type == 0x0400
 
 
 def test_await_a_different_handle_while_one_is_pending() -> None:
     # §4.2 step 2: the old API's "awaiting two async results" check is kept, with code 572.
-    # notify_await_point never raises: the error surfaces at the next call. Like the other
-    # notify_* errors, the ErrorMessage names no command (it is no sys_* call).
+    # notify_await_point never raises: the error surfaces at the next call. It is a misuse by
+    # the SDK, so the ErrorMessage names the current journal position (here the input, 0).
     errors: list[VMError] = []
 
     def handler(vm: CoreVM) -> None:
@@ -257,7 +267,9 @@ def test_await_a_different_handle_while_one_is_pending() -> None:
 
     (error,) = errors
     assert error.code == 572
-    assert out.messages == [error_from(error)]
+    (message,) = out.messages
+    assert isinstance(message, v5.ErrorMessage)
+    assert (message.code, message.related_command_index, message.related_command_type) == (572, 0, 0x0400)
 
 
 def test_await_the_same_handle_after_taking_another() -> None:

@@ -621,6 +621,11 @@ class CurrentVM(CoreVM):
         try:
             if cls is not Processing and cls is not Replaying:
                 raise self._state_error("notify_await_point")
+            if handle not in self._handles:
+                raise VMError(
+                    INTERNAL,
+                    f"Awaiting handle {handle}, which was never created or whose result was already taken",
+                )
             point = state.await_point  # type: ignore[attr-defined]
             if point is not None and point != handle:
                 raise VMError(
@@ -630,7 +635,7 @@ class CurrentVM(CoreVM):
             state.await_point = handle  # type: ignore[attr-defined]
             self._await(state, handle)
         except VMError as error:
-            self._fail(error, related=False)
+            self._fail(error)
 
     def take_async_result(self, handle: int) -> Value | None:
         state = self._state
