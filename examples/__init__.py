@@ -1,0 +1,1 @@
+"""A minimal SDK endpoint built on restate_core (see sdk.py) and example services (services.py)."""

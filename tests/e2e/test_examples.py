@@ -1,0 +1,160 @@
+"""Every example handler, invoked through a real Restate server's ingress.
+
+Each module-scoped ``stack`` is one configuration: HTTP/2 (bidirectional
+streaming) or HTTP/1.1 (request-response: the server replays the journal after
+every suspension), and the endpoint advertising protocol V6 or at most V5.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import Counter as Tally
+from typing import Any
+
+import pytest
+
+from .harness import Stack
+
+pytestmark = pytest.mark.e2e
+
+
+def _key() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def _ok(response: Any) -> Any:
+    assert response.status == 200, f"{response.status}: {response.body[:500]!r}"
+    return response.json()
+
+
+def _eventually(check: Any, timeout: float = 30) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(0.1)
+
+
+def test_greeter_calls_the_counter_object(stack: Stack) -> None:
+    name = _key()
+    assert _ok(stack.ingress("Greeter/greet", name)) == f"Hello {name}, visit number 1"
+    assert _ok(stack.ingress("Greeter/greet", name)) == f"Hello {name}, visit number 2"
+    assert _ok(stack.ingress(f"Counter/{name}/get", method="POST")) == 2
+
+
+def test_counter_state_run_and_sleep_are_journaled(stack: Stack) -> None:
+    key = _key()
+    response = stack.ingress(f"Counter/{key}/add", 5)
+    assert _ok(response) == 5
+    assert _ok(stack.ingress(f"Counter/{key}/add", 3)) == 8
+    invocation_id = response.headers["x-restate-id"]
+    journal = stack.journal(invocation_id)
+    kinds = [(row["entry_type"], row.get("name") or "") for row in journal]
+    # The first add saw no state (eager state is complete for a new key).
+    assert kinds == [
+        ("Command: Input", ""),
+        ("Command: GetEagerState", ""),
+        ("Command: Run", "add"),
+        ("Notification: Run", ""),
+        ("Command: SetState", ""),
+        ("Command: Sleep", ""),
+        ("Notification: Sleep", ""),
+        ("Command: Output", ""),
+    ] or _lazy_variant(kinds), kinds
+    pinned = stack.query(
+        f"SELECT pinned_service_protocol_version AS v FROM sys_invocation WHERE id = '{invocation_id}'"
+    )
+    assert pinned == [{"v": stack.config.max_protocol}]
+
+
+def test_counter_reset_lists_and_clears_state(stack: Stack) -> None:
+    key = _key()
+    _ok(stack.ingress(f"Counter/{key}/add", 2))
+    assert _ok(stack.ingress(f"Counter/{key}/reset", None)) == ["count"]
+    assert _ok(stack.ingress(f"Counter/{key}/get", None)) == 0
+    assert _ok(stack.ingress(f"Counter/{key}/reset", None)) == []
+
+
+def test_run_retries_transient_failures_with_its_policy(stack: Stack) -> None:
+    key = _key()
+    assert _ok(stack.ingress(f"Counter/{key}/add_flaky", 4)) == {"attempts": 3, "count": 4}
+
+
+def test_run_gives_up_after_max_attempts(stack: Stack) -> None:
+    response = stack.ingress(f"Counter/{_key()}/add_or_give_up", 1)
+    assert response.status == 500, response
+    assert b"never works" in response.body
+
+
+def test_terminal_error_reaches_the_caller(stack: Stack) -> None:
+    response = stack.ingress("Chaos/fail", "out of coffee")
+    assert response.status == 418, response
+    assert b"out of coffee" in response.body
+
+
+def test_delayed_one_way_call(stack: Stack) -> None:
+    name = _key()
+    started = time.monotonic()
+    assert _ok(stack.ingress("Greeter/greet_later", name)) == f"{name} will be counted in a second"
+    assert _ok(stack.ingress(f"Counter/{name}/get", None)) == 0
+    assert _eventually(lambda: _ok(stack.ingress(f"Counter/{name}/get", None)) == 1)
+    assert time.monotonic() - started >= 0.9
+
+
+def test_awakeable_resolved_by_another_handler(stack: Stack) -> None:
+    name = _key()
+    assert _ok(stack.ingress("Greeter/approval", name)) == f"{name} approved"
+
+
+def test_workflow_with_a_durable_promise(stack: Stack) -> None:
+    email = f"{_key()}@example.com"
+    sent = stack.ingress(f"Signup/{email}/run/send", email)
+    assert sent.status in (200, 202), sent
+    waiting = {"status": "waiting for confirmation", "code": None}
+    assert _eventually(lambda: _ok(stack.ingress(f"Signup/{email}/status", None)) == waiting)
+    assert _ok(stack.ingress(f"Signup/{email}/confirm", "1234")) == "confirmed"
+    output = _eventually(lambda: _finished(stack.ingress(f"restate/workflow/Signup/{email}/output", method="GET")))
+    assert output == f"{email} confirmed with code 1234"
+    assert _ok(stack.ingress(f"Signup/{email}/status", None)) == {"status": "confirmed", "code": "1234"}
+
+
+def _lazy_variant(kinds: list[tuple[str, str]]) -> bool:
+    """The same journal when the server sent no eager state: a lazy get and its completion."""
+    return kinds[:3] == [
+        ("Command: Input", ""),
+        ("Command: GetLazyState", ""),
+        ("Notification: GetLazyState", ""),
+    ] and [k for k, _ in kinds[3:]] == [
+        "Command: Run",
+        "Notification: Run",
+        "Command: SetState",
+        "Command: Sleep",
+        "Notification: Sleep",
+        "Command: Output",
+    ]
+
+
+def _finished(response: Any) -> Any:
+    return response.json() if response.status == 200 else None
+
+
+def test_every_invocation_used_the_configured_protocol_and_transport(stack: Stack) -> None:
+    lines = stack.invocation_log.read_text().splitlines()
+    assert lines, "no invocation reached the endpoint"
+    seen = Tally(tuple(line.split(" ")[1:]) for line in lines)
+    expected_http = "HTTP/2" if stack.config.http_version == "h2" else "HTTP/1.1"
+    expected = (f"application/vnd.restate.invocation.v{stack.config.max_protocol}", expected_http)
+    assert set(seen) == {expected}, seen
+    handlers = {line.split(" ")[0] for line in lines}
+    for handler in (
+        "/invoke/Greeter/greet",
+        "/invoke/Counter/add",
+        "/invoke/Counter/add_flaky",
+        "/invoke/Greeter/approval",
+        "/invoke/Approver/approve",
+        "/invoke/Signup/run",
+        "/invoke/Signup/confirm",
+    ):
+        assert handler in handlers, handlers
