@@ -1,0 +1,200 @@
+"""Focused reproductions of the differences the differential tests found between our
+core and the Rust reference cores that are not deliberate deviations.
+
+Each test feeds the same bytes to both cores, runs the same calls, and requires the
+same observations and output. A test marked ``xfail(strict=True)`` documents a real
+divergence of our core (it fails today; it will XPASS, and so fail the suite, once the
+divergence is fixed or declared a deliberate deviation, when it must be updated).
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+import pytest
+from differential_kit import (
+    Await,
+    Awakeable,
+    Call,
+    Delivery,
+    End,
+    GetState,
+    InputOp,
+    Ours,
+    Ref040,
+    Ref120,
+    Run,
+    Scenario,
+    Sleep,
+    StartSpec,
+    WriteOutput,
+    assert_same,
+    encode,
+    execute,
+    policy_v040,
+    policy_v120,
+)
+
+from restate_core import VOID, Success
+from restate_core.protocol import Version, v2, v5
+from restate_core.testing import notification
+
+pytestmark = pytest.mark.differential
+
+CANCEL = notification(0xFBFF, signal_id=1, void=True)
+
+
+def _compare(ref120: ModuleType, version: Version, program: list, initial: list, **scenario: object) -> None:
+    case = Scenario(version, program, initial, **scenario)  # type: ignore[arg-type]
+    reference = execute(Ref120(ref120, version), case)
+    ours = execute(Ours(version, policy_v120), case)
+    assert_same(case, reference, ours, Ref120.name, tolerate_known=False)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="D1: after the cancellation was reported, ours drops signal 1 from later suspensions; "
+    "the Rust core (restate-sdk 1.2.0) keeps listing it",
+)
+@pytest.mark.parametrize("version", [Version.V5, Version.V6], ids=str)
+def test_suspension_after_cancellation_lists_signal_1(ref120: ModuleType, version: Version) -> None:
+    # Journal: input, then the cancel signal. The handler awaits an awakeable (-> the
+    # cancellation, 409), carries on, sleeps and awaits the sleep with the input closed.
+    # Rust: Sleep, Suspension{waiting_completions: [1], waiting_signals: [1]}.
+    # Ours: Sleep, Suspension{waiting_completions: [1]}.
+    start = StartSpec()
+    initial = [encode(version, [start.start_message(version, 2), start.input_message(version), CANCEL])]
+    program = [InputOp(), Awakeable(VOID), Await(1), Sleep(1000), Await(3)]
+    _compare(ref120, version, program, initial, close_at_start=True)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="D2: sys_run_enter moves every queued notification to the ready set, so a cancellation "
+    "queued before is reported at the next await although that await's result is ready; the Rust "
+    "core returns the result",
+)
+@pytest.mark.parametrize("version", [Version.V5, Version.V6], ids=str)
+def test_run_enter_does_not_advance_a_queued_cancellation(ref120: ModuleType, version: Version) -> None:
+    # Complete eager state, journal: input, cancel. The handler runs a run (new: Run +
+    # proposal), then reads state "a" (eager: ready at once) and awaits it.
+    # Rust: the await returns Void (the cancellation stays queued for a later await).
+    # Ours: the await returns Failure(409, "cancelled").
+    # Without the run before, both return Void.
+    start = StartSpec(partial_state=False)
+    initial = [encode(version, [start.start_message(version, 2), start.input_message(version), CANCEL])]
+    program = [InputOp(), Run("", Success(b"")), GetState("a", VOID), Await(2)]
+    _compare(ref120, version, program, initial)
+
+
+@pytest.mark.parametrize("version", [Version.V5, Version.V6], ids=str)
+def test_queued_cancellation_waits_for_an_await_that_looks_at_the_queue(ref120: ModuleType, version: Version) -> None:
+    # The control case of D2: without the run, both return Void for the eager read.
+    start = StartSpec(partial_state=False)
+    initial = [encode(version, [start.start_message(version, 2), start.input_message(version), CANCEL])]
+    _compare(ref120, version, [InputOp(), GetState("a", VOID), Await(1)], initial)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="D3: cancelling while the invocation ids of several calls are unknown, the Rust core "
+    "suspends waiting on the first missing id, ours on all of them",
+)
+@pytest.mark.parametrize("version", [Version.V5, Version.V6], ids=str)
+def test_cancellation_suspends_on_the_first_missing_invocation_id(ref120: ModuleType, version: Version) -> None:
+    # Journal: input, cancel. The handler makes two calls (invocation-id completions 1 and
+    # 3) and awaits the second; no invocation id ever arrives and the input is closed.
+    # Rust: Call, Call, Suspension{waiting_completions: [1]}.
+    # Ours: Call, Call, Suspension{waiting_completions: [1, 3]}.
+    start = StartSpec()
+    initial = [encode(version, [start.start_message(version, 2), start.input_message(version), CANCEL])]
+    call = Call("Greeter", "greet", b"", None, Success(b""))
+    program = [InputOp(), call, call, Await(2)]
+    _compare(ref120, version, program, initial, close_at_start=True)
+
+
+def _cancelled_call_journal(version: Version) -> list:
+    start = StartSpec()
+    return [
+        encode(
+            version,
+            [
+                start.start_message(version, 5),
+                start.input_message(version),
+                v5.CallCommandMessage(
+                    service_name="Greeter",
+                    handler_name="greet",
+                    invocation_id_notification_idx=1,
+                    result_completion_id=2,
+                ),
+                notification(0x800E, completion_id=1, invocation_id="inv_call"),
+                CANCEL,
+                v5.SendSignalCommandMessage(target_invocation_id="inv_call", idx=1, void=v5.Void()),
+            ],
+        )
+    ]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="D4: when reporting the cancellation replays the recorded cancel signal to a call (the last "
+    "recorded command), ours keeps the await point in the new Processing state: closing the input then "
+    "suspends on the cancelled await",
+)
+@pytest.mark.parametrize("version", [Version.V5, Version.V6], ids=str)
+def test_cancellation_during_replay_clears_the_await_point(ref120: ModuleType, version: Version) -> None:
+    # Journal: input, call (ids 1, 2), its invocation id, cancel, SendSignal(inv_call).
+    # The handler calls, makes an awakeable and awaits it: the cancellation is reported
+    # (409) and the SendSignal replayed. The input closes, the handler writes its output.
+    # Rust: Output, End. Ours: Suspension{waiting_signals: [17]}, then 598 on the output.
+    call = Call("Greeter", "greet", b"", None, Success(b""))
+    program = [InputOp(), call, Awakeable(VOID), Await(2), WriteOutput(Success(b"")), End()]
+    _compare(ref120, version, program, _cancelled_call_journal(version), close_after_op=3)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="D4: after a cancellation reported during replay, ours still holds the cancelled await point, so "
+    "awaiting another handle fails with 572",
+)
+@pytest.mark.parametrize("version", [Version.V5, Version.V6], ids=str)
+def test_cancellation_during_replay_allows_the_next_await(ref120: ModuleType, version: Version) -> None:
+    # As above, then the handler reads state (lazy), awaits it (the runtime sends the
+    # value when asked) and writes its output.
+    # Rust: GetLazyState, Output, End. Ours: GetLazyState, ErrorMessage 572.
+    call = Call("Greeter", "greet", b"", None, Success(b""))
+    program = [InputOp(), call, Awakeable(VOID), Await(2), GetState("a", VOID), Await(4)]
+    program += [WriteOutput(Success(b"")), End()]
+    state = Delivery(encode(version, [notification(0x8002, completion_id=3, value=b"v")]), "state a", min_op=4)
+    _compare(ref120, version, program, _cancelled_call_journal(version), demand=[state])
+
+
+def _truncated_input(version: Version) -> list:
+    """StartMessage and input, then the first 5 bytes (of 8 header bytes) of a completion."""
+    start = StartSpec()
+    whole = encode(version, [start.start_message(version, 1), start.input_message(version)])
+    if version.is_legacy:
+        completion = encode(version, [v2.CompletionMessage(entry_index=1, value=b"x")])
+    else:
+        completion = encode(version, [notification(0x8002, completion_id=1, value=b"x")])
+    return [whole + completion[:5]]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="D5: when the input closes in the middle of a message, ours fails with 571; both Rust cores "
+    "ignore the incomplete trailing bytes (an explicit check in CoreVM.notify_input_closed, but not one "
+    "of the listed deviations)",
+)
+@pytest.mark.parametrize("version", [Version.V2, Version.V5, Version.V6], ids=str)
+def test_input_closed_in_the_middle_of_a_message(ref040: ModuleType, ref120: ModuleType, version: Version) -> None:
+    # StartMessage, input, and 5 bytes of a completion's header; then the input closes.
+    # The handler writes its output and ends.
+    # Rust (0.1.0 and 1.2.0): ready; Output, End. Ours: not ready (571), ErrorMessage 571.
+    program = [InputOp(), WriteOutput(Success(b"")), End()]
+    case = Scenario(version, program, _truncated_input(version), close_at_start=True)
+    if version.is_legacy:
+        reference, policy, name = execute(Ref040(ref040), case), policy_v040, Ref040.name
+    else:
+        reference, policy, name = execute(Ref120(ref120, version), case), policy_v120, Ref120.name
+    assert_same(case, reference, execute(Ours(version, policy), case), name, tolerate_known=False)
