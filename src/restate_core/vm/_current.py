@@ -373,7 +373,9 @@ class CurrentVM(CoreVM):
                 raise VMError(PROTOCOL_VIOLATION, f"Unexpected StartMessage in state {type(state).name}")  # type: ignore[attr-defined]
             self._on_start(_decode(v5.StartMessage, body))  # type: ignore[arg-type]
         elif message_type in (SUSPENSION, ERROR, END, PROPOSE_RUN_COMPLETION) or message_type >= 0xFC00:
-            raise VMError(PROTOCOL_VIOLATION, f"Expected incoming message to be an entry, got type 0x{message_type:04X}")
+            raise VMError(
+                PROTOCOL_VIOLATION, f"Expected incoming message to be an entry, got type 0x{message_type:04X}"
+            )
         else:
             raise VMError(PROTOCOL_VIOLATION, f"unknown protocol.message code 0x{message_type:04X}")
 
@@ -477,16 +479,31 @@ class CurrentVM(CoreVM):
     def _cancel_pending(self) -> bool:
         return not self._cancelled and CANCEL in self._ready
 
-    def _missing_call_ids(self) -> list[int]:
-        """Invocation-id completions still needed to cancel the calls made."""
-        return [call for call in self._calls if not self._resolve(call, stop_at_cancel=False)]
+    def _missing_call_id(self) -> int | None:
+        """The first invocation-id completion still needed to cancel the calls made, if any."""
+        for call in self._calls:
+            if not self._resolve(call, stop_at_cancel=False):
+                return call
+        return None
 
     def _can_progress(self, key: NotificationKey) -> bool:
         """Whether ``take_async_result`` has something to return for ``key`` now."""
         found = self._resolve(key)
         if self._cancel_pending():
-            return not self._missing_call_ids()
+            return self._missing_call_id() is None
         return found
+
+    def _take_arrived(self, key: NotificationKey) -> Value | str | None:
+        """Remove and return notification ``key`` if it arrived, leaving every other one where it is."""
+        ready = self._ready
+        if key in ready:
+            return ready.pop(key)
+        queue = self._queue
+        for position, (arrived, value) in enumerate(queue):
+            if arrived == key:
+                del queue[position]
+                return value
+        return None
 
     def _await(self, state: object, handle: int) -> None:
         """Check an await point; suspend (Processing, input closed) or fail (Replaying)
@@ -529,9 +546,10 @@ class CurrentVM(CoreVM):
 
     def _suspend(self, key: NotificationKey) -> None:
         message = v5.SuspensionMessage()
-        if self._cancel_pending():
-            # Cancelling: only the invocation ids of the calls to cancel are missing.
-            message.waiting_completions.extend(self._missing_call_ids())
+        missing = self._missing_call_id() if self._cancel_pending() else None
+        if missing is not None:
+            # Cancelling, and the invocation id of a call to cancel is still missing.
+            message.waiting_completions.append(missing)
         else:
             if isinstance(key, str):
                 message.waiting_named_signals.append(key)
@@ -650,17 +668,23 @@ class CurrentVM(CoreVM):
         try:
             found = self._resolve(key)
             if self._cancel_pending():
-                if self._missing_call_ids():
+                if self._missing_call_id() is not None:
                     return None
                 self._cancel_calls()
-                state.await_point = None  # type: ignore[attr-defined]
+                # Forwarding the cancellation may have replayed the last recorded command: re-read the state.
+                self._state.await_point = None  # type: ignore[attr-defined]
                 return _CANCELLED
+            if not found:
+                return None
+            del self._handles[handle]
+            value = self._ready.pop(key)
+            if value.__class__ is str:
+                raise VMError(
+                    PROTOCOL_VIOLATION,
+                    f"Received an invocation id where the result of handle {handle} was expected",
+                )
         except VMError as error:
             raise self._fail(error) from None
-        if not found:
-            return None
-        del self._handles[handle]
-        value = self._ready.pop(key)
         if state.await_point == handle:  # type: ignore[attr-defined]
             state.await_point = None  # type: ignore[attr-defined]
         return value  # type: ignore[return-value]
@@ -772,9 +796,7 @@ class CurrentVM(CoreVM):
                     )
                     if not eager.HasField("value"):
                         raise VMError(PROTOCOL_VIOLATION, "Unexpected empty value variant for state keys.")
-                    self._ready[completion_id] = StateKeys(
-                        [key.decode("utf-8", "replace") for key in eager.value.keys]
-                    )
+                    self._ready[completion_id] = StateKeys([key.decode("utf-8", "replace") for key in eager.value.keys])
             return self._new_handle(completion_id)
         except VMError as error:
             raise self._fail(error) from None
@@ -907,9 +929,9 @@ class CurrentVM(CoreVM):
             completion_id = self._next_id()
             command = v5.RunCommandMessage(result_completion_id=completion_id, name=check_str(name, "name"))
             self._command(RUN, command, name, "sys_run_enter")
-            if self._resolve(completion_id, stop_at_cancel=False):
+            value = self._take_arrived(completion_id)
+            if value is not None:
                 # The runtime stored this run's result already: replay it, do not execute.
-                value = self._ready.pop(completion_id)
                 if value.__class__ is not Success and value.__class__ is not Failure:
                     raise VMError(PROTOCOL_VIOLATION, f"The result of run '{name}' is neither a value nor a failure")
                 return Executed(value)  # type: ignore[arg-type]
@@ -942,9 +964,7 @@ class CurrentVM(CoreVM):
                     EntryRetryInfo(run.info.retry_count + 1, run.info.retry_loop_duration + attempt)
                 )
                 if decision.retry:
-                    raise self._fail(
-                        VMError(failure.code, failure.message), decision.delay, (run.index, run.name, RUN)
-                    )
+                    raise self._fail(VMError(failure.code, failure.message), decision.delay, (run.index, run.name, RUN))
                 value = failure
             else:
                 value = check_non_empty_value(result, "result")  # type: ignore[arg-type]
