@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Union
 
 __all__ = [
     "VOID",
@@ -65,8 +64,19 @@ class StateKeys:
         return hash(tuple(self.keys))
 
 
-Value = Union[Void, Success, Failure, StateKeys]
-NonEmptyValue = Union[Success, Failure]
+_object_new = object.__new__
+_set_success_value = Success.value.__set__  # type: ignore[attr-defined]
+
+
+def new_success(value: bytes) -> Success:
+    """``Success(value)`` without the frozen-dataclass ``__init__`` (internal hot paths)."""
+    success = _object_new(Success)
+    _set_success_value(success, value)
+    return success
+
+
+Value = Void | Success | Failure | StateKeys
+NonEmptyValue = Success | Failure
 
 
 @dataclass(frozen=True, slots=True)

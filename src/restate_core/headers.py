@@ -15,7 +15,7 @@ name occurs more than once the first occurrence wins.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Protocol, Union, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 __all__ = ["HeadersLike", "SupportsGet", "header_value"]
 
@@ -27,12 +27,9 @@ class SupportsGet(Protocol):
     def get(self, name: str, /) -> str | None: ...
 
 
-HeadersLike = Union[
-    Mapping[str, str],
-    Mapping[bytes, bytes],
-    Iterable[tuple[str | bytes, str | bytes]],
-    SupportsGet,
-]
+HeadersLike = (
+    Mapping[str, str] | Mapping[bytes, bytes] | Iterable[tuple[str | bytes, str | bytes]] | SupportsGet
+)
 
 
 def _text(value: str | bytes | bytearray | memoryview) -> str:
@@ -60,12 +57,15 @@ def header_value(headers: HeadersLike, name: str) -> str | None:
     Raises ``TypeError`` when ``headers`` has none of the accepted shapes.
     """
     name = name.lower()
+    if headers.__class__ is list or headers.__class__ is tuple:  # ASGI: the common case first
+        return _scan(headers, name)  # type: ignore[arg-type]
     if isinstance(headers, Mapping):
         return _scan(headers.items(), name)
     if isinstance(headers, (str, bytes, bytearray)):
         raise TypeError("headers must be a mapping, (name, value) pairs or an object with get()")
-    if isinstance(headers, SupportsGet):
-        value = headers.get(name)
+    get = getattr(headers, "get", None)
+    if callable(get):
+        value = get(name)
         return None if value is None else _text(value)
     if isinstance(headers, Iterable):
         return _scan(headers, name)

@@ -28,10 +28,11 @@ writes: register the await point, then take the result.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar, Union, overload
+from typing import Any, TypeVar, overload
 
 from google.protobuf.message import Message
 
@@ -63,7 +64,7 @@ class Frame:
     flags: int | None = None
 
 
-MessageLike = Union[Message, Frame]
+MessageLike = Message | Frame
 
 
 def notification(
@@ -217,10 +218,8 @@ class Invocation:
         """Run ``handler`` with the input still open; the output must still reach EOF."""
         if not self.vm.is_ready_to_execute():
             raise AssertionError("the VM is not ready to execute after the input")
-        try:
+        with contextlib.suppress(SuspendedError):
             handler(self.vm)
-        except SuspendedError:
-            pass
         output = self.collect()
         if not output.eof:
             raise AssertionError(f"the output did not close; got {output.messages}")

@@ -87,10 +87,12 @@ def encode_frame(message_type: int, body: bytes, flags: int = 0) -> bytes:
 class Decoder:
     """Streaming frame decoder: push bytes split anywhere, pull whole messages.
 
-    Input is kept in one ``bytearray`` with a read offset; consumed bytes are
-    dropped in bulk, never by re-slicing per message. A header announcing a
-    body longer than ``max_message_size`` raises ``VMError`` (571) as soon as
-    the header is complete, before any memory is reserved for the body.
+    Pushed bytes are parsed in place when nothing is pending (no copy of the
+    chunk); an incomplete tail is kept in a ``bytearray`` with a read offset,
+    and consumed bytes are dropped in bulk, never by re-slicing per message.
+    A header announcing a body longer than ``max_message_size`` raises
+    ``VMError`` (571) as soon as the header is complete, before any memory is
+    reserved for the body.
     """
 
     __slots__ = ("_buffer", "_max", "_offset")
@@ -98,44 +100,90 @@ class Decoder:
     def __init__(self, max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE) -> None:
         if max_message_size < 0:
             raise ValueError("max_message_size must not be negative")
-        self._buffer = bytearray()
+        self._buffer: bytes | bytearray = b""
         self._offset = 0
         self._max = max_message_size
 
     def push(self, data: bytes | bytearray | memoryview) -> None:
         """Append a chunk of input."""
-        self._buffer += data
+        buffer = self._buffer
+        if self._offset == len(buffer):
+            # Nothing pending: parse the chunk itself.
+            self._buffer = data if data.__class__ is bytes else bytes(data)
+            self._offset = 0
+        elif buffer.__class__ is bytes:
+            pending = bytearray(memoryview(buffer)[self._offset :])
+            pending += data
+            self._buffer = pending
+            self._offset = 0
+        else:
+            buffer += data  # type: ignore[operator]
 
     def buffered(self) -> int:
         """Bytes pushed but not yet returned as messages."""
         return len(self._buffer) - self._offset
 
+    def _too_long(self, message_type: int, length: int) -> VMError:
+        return VMError(
+            PROTOCOL_VIOLATION,
+            f"message of type 0x{message_type:04X} declares a body of {length} bytes, "
+            f"more than the limit of {self._max} bytes",
+        )
+
+    def frames(self) -> list[tuple[int, bytes]]:
+        """Every complete message pushed so far, as ``(type, frame)``; the frame includes its header.
+
+        If a header announces a body over the limit, the messages before it
+        are returned and the next call raises.
+        """
+        buffer = self._buffer
+        offset = self._offset
+        size = len(buffer)
+        limit = self._max
+        frames = []
+        append = frames.append
+        unpack = _unpack_header_from
+        is_bytes = buffer.__class__ is bytes
+        while size - offset >= HEADER_SIZE:
+            message_type, _, length = unpack(buffer, offset)
+            if length > limit:
+                if frames:
+                    break
+                self._offset = offset
+                raise self._too_long(message_type, length)
+            end = offset + HEADER_SIZE + length
+            if end > size:
+                break
+            append((message_type, buffer[offset:end] if is_bytes else bytes(buffer[offset:end])))
+            offset = end
+        self._settle(offset)
+        return frames
+
+    def _settle(self, offset: int) -> None:
+        buffer = self._buffer
+        if offset == len(buffer):
+            self._buffer = b""
+            self._offset = 0
+        elif buffer.__class__ is bytearray and offset > 65536 and offset * 2 > len(buffer):
+            del buffer[:offset]
+            self._offset = 0
+        else:
+            self._offset = offset
+
     def next(self) -> RawMessage | None:
         """The next complete message, or ``None`` if more input is needed."""
         buffer = self._buffer
         offset = self._offset
-        available = len(buffer) - offset
-        if available < HEADER_SIZE:
+        if len(buffer) - offset < HEADER_SIZE:
             return None
         message_type, flags, length = _unpack_header_from(buffer, offset)
         if length > self._max:
-            raise VMError(
-                PROTOCOL_VIOLATION,
-                f"message of type 0x{message_type:04X} declares a body of {length} bytes, "
-                f"more than the limit of {self._max} bytes",
-            )
+            raise self._too_long(message_type, length)
         end = offset + HEADER_SIZE + length
         if end > len(buffer):
             return None
         body = bytes(buffer[offset + HEADER_SIZE : end])
-        if end == len(buffer):
-            buffer.clear()
-            self._offset = 0
-        elif end > 65536 and end * 2 > len(buffer):
-            del buffer[:end]
-            self._offset = 0
-        else:
-            self._offset = end
+        self._settle(end)
         return RawMessage(message_type, flags, body)
 
     def __iter__(self) -> Decoder:

@@ -11,9 +11,10 @@ __all__ = ["as_bytes", "check_duration", "check_failure", "check_non_empty_value
 
 def utf8(text: str, what: str) -> bytes:
     """``text`` encoded as UTF-8; TypeError unless it is a str."""
-    if isinstance(text, str):
+    try:
         return text.encode()
-    raise TypeError(f"{what} must be str, not {type(text).__name__}")
+    except AttributeError:
+        raise TypeError(f"{what} must be str, not {type(text).__name__}") from None
 
 
 def check_str(text: str, what: str) -> str:

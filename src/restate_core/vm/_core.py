@@ -19,7 +19,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, ClassVar, Union
+from typing import TYPE_CHECKING, ClassVar
 
 from .._errors import INTERNAL, PROTOCOL_VIOLATION, UNSUPPORTED_MEDIA_TYPE, VMError
 from .._values import Header, Input, NonEmptyValue, ResponseHead, Target, Value
@@ -32,14 +32,25 @@ if TYPE_CHECKING:
     from .._values import Executed, Failure, NotExecuted, RetryableFailure, Success
     from ..retries import RetryPolicy
 
-__all__ = ["ENDED", "SUSPENDED", "CoreVM", "Ended", "Failed", "Related", "Suspended", "logger", "negotiate", "register_model"]
+__all__ = [
+    "ENDED",
+    "SUSPENDED",
+    "CoreVM",
+    "Ended",
+    "Failed",
+    "Related",
+    "Suspended",
+    "logger",
+    "negotiate",
+    "register_model",
+]
 
 logger = logging.getLogger("restate_core")
 
 _MODELS: dict[Version, type[CoreVM]] = {}
 
 #: Which journal position an ErrorMessage names: see ``CoreVM._fail``.
-Related = Union[bool, tuple[int, str, int]]
+Related = bool | tuple[int, str, int]
 
 
 def register_model(cls: type[CoreVM], *versions: Version) -> None:
@@ -179,9 +190,7 @@ class CoreVM:
             logger.debug("state %s -> %s", type(self._state).__name__, type(state).__name__)
         self._state = state
 
-    def _fail(
-        self, error: VMError, next_retry_delay: timedelta | None = None, related: Related = True
-    ) -> VMError:
+    def _fail(self, error: VMError, next_retry_delay: timedelta | None = None, related: Related = True) -> VMError:
         """Make ``error`` the sticky failure (once) and return the error to raise.
 
         In ``Failed`` the stored error is returned. After End or Suspension
@@ -206,12 +215,12 @@ class CoreVM:
     def _error_frame(self, error: VMError, next_retry_delay: timedelta | None, related: Related) -> bytes:
         raise NotImplementedError
 
-    def _on_message(self, message_type: int, flags: int, body: bytes) -> None:
+    def _on_frames(self, frames: list[tuple[int, bytes]]) -> None:
+        """Handle input messages, ``(type, frame)`` with the frame's 8 header bytes, in order."""
         raise NotImplementedError
 
     def _on_input_closed(self) -> None:
         raise NotImplementedError
-
 
     # ---- the public API: input and output ----
 
@@ -230,8 +239,8 @@ class CoreVM:
         decoder = self._decoder
         decoder.push(buffer)
         try:
-            while (message := decoder.next()) is not None:
-                self._on_message(message.type, message.flags, message.body)
+            while frames := decoder.frames():
+                self._on_frames(frames)
         except VMError as error:
             self._fail(error, related=False)
 
@@ -377,4 +386,3 @@ class CoreVM:
     def sys_end(self) -> None:
         """End the invocation: write End and close the output. A no-op once closed."""
         raise NotImplementedError
-

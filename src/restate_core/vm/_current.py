@@ -42,7 +42,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from datetime import timedelta
-from typing import ClassVar, Final, Union
+from typing import ClassVar, Final
 
 from google.protobuf.message import DecodeError, Message
 
@@ -61,10 +61,12 @@ from .._values import (
     Success,
     Target,
     Value,
+    new_success,
 )
 from ..headers import HeadersLike
+from ..protocol import _wire as wire
 from ..protocol import v5
-from ..protocol._framing import encode_frame
+from ..protocol._framing import HEADER_SIZE, encode_frame
 from ..protocol._version import Version
 from ..retries import RetryPolicy, delay_millis
 from ._args import as_bytes, check_duration, check_failure, check_non_empty_value, check_str, check_target, utf8
@@ -104,7 +106,7 @@ COMPLETE_AWAKEABLE: Final = int(_T.COMPLETE_AWAKEABLE_COMMAND)
 FIRST_AWAKEABLE_SIGNAL_ID: Final = 17
 
 # Notification keys: a completion id as is, a signal id negated, a signal name as a str.
-NotificationKey = Union[int, str]
+NotificationKey = int | str
 CANCEL: Final = -v5.CANCEL_SIGNAL_ID
 
 _COMMAND_NAMES: Final = {
@@ -177,6 +179,10 @@ _COMPARISONS: Final = {
 }
 
 _CANCELLED = Failure(409, "cancelled")
+_END_FRAME: Final = encode_frame(END, b"")
+_EMPTY_INPUT_FRAME: Final = encode_frame(INPUT, b"")
+_CLEAR_ALL_STATE_FRAME: Final = encode_frame(CLEAR_ALL_STATE, b"")
+_EMPTY_EAGER_STATE_KEYS_FRAME: Final = encode_frame(GET_EAGER_STATE_KEYS, b"")
 
 
 def _command_text(ty: int) -> str:
@@ -186,6 +192,10 @@ def _command_text(ty: int) -> str:
             return f"a custom entry (type 0x{ty:04X})"
         return f"an unknown command (type 0x{ty:04X})"
     return f"'{name}' ({v5.MESSAGE_CLASSES[ty].__name__}, type 0x{ty:04X})"
+
+
+def _frame_type(frame: bytes) -> int:
+    return (frame[0] << 8) | frame[1]
 
 
 def _closed(event: str) -> VMError:
@@ -232,7 +242,8 @@ class WaitingReplayEntries:
     name: ClassVar[str] = "WaitingReplayEntries"
 
     def __init__(self) -> None:
-        self.commands: deque[tuple[int, bytes]] = deque()
+        #: Recorded commands, as whole frames (header included).
+        self.commands: deque[bytes] = deque()
         #: Commands and notifications received so far.
         self.received = 0
 
@@ -241,7 +252,7 @@ class Replaying:
     __slots__ = ("await_point", "commands")
     name: ClassVar[str] = "Replaying"
 
-    def __init__(self, commands: deque[tuple[int, bytes]]) -> None:
+    def __init__(self, commands: deque[bytes]) -> None:
         self.commands = commands
         self.await_point: int | None = None
 
@@ -358,15 +369,23 @@ class CurrentVM(CoreVM):
 
     # ---- input ----
 
-    def _on_message(self, message_type: int, flags: int, body: bytes) -> None:
+    def _on_frames(self, frames: list[tuple[int, bytes]]) -> None:
+        for message_type, frame in frames:
+            state = self._state
+            if 0x0400 <= message_type <= 0x7FFF and state.__class__ is WaitingReplayEntries:
+                # A command to replay: the bulk of most inputs.
+                state.commands.append(frame)
+                state.received += 1
+                if state.received == self._start.known_entries:  # type: ignore[union-attr]
+                    self._set_state(Replaying(state.commands))
+            else:
+                self._on_message(message_type, frame[HEADER_SIZE:])
+
+    def _on_message(self, message_type: int, body: bytes) -> None:
         state = self._state
         if 0x8000 <= message_type <= 0xFBFF:
             self._on_notification(state, message_type, body)
         elif 0x0400 <= message_type <= 0x7FFF:
-            if state.__class__ is WaitingReplayEntries:
-                state.commands.append((message_type, body))  # type: ignore[attr-defined]
-                self._count_replay_message(state)  # type: ignore[arg-type]
-                return
             raise VMError(PROTOCOL_VIOLATION, "Expected entry messages only when waiting replay entries")
         elif message_type == START:
             if state.__class__ is not WaitingStart:
@@ -585,35 +604,47 @@ class CurrentVM(CoreVM):
             return state
         raise self._state_error(event)
 
-    def _command(self, ty: int, expected: Message, name: str, event: str) -> Message:
-        """Write ``expected`` (Processing) or replay the recorded command (Replaying)."""
+    def _command(self, ty: int, frame: bytes, name: str, event: str) -> Message | None:
+        """A command of type ``ty``; ``frame`` is that command as the code builds it now.
+
+        Processing: write it. Replaying: pop the recorded command and check it
+        against ``frame``. Returns ``None`` when the journal now holds exactly
+        our command, else the recorded command (its ignored fields differ).
+        """
         state = self._advance(ty, name, event)
         if state.__class__ is Processing:
-            self._write(encode_frame(ty, expected.SerializeToString()))
-            state.first_entry = False  # type: ignore[attr-defined]
-            return expected
-        recorded_type, body = self._pop(state)  # type: ignore[arg-type]
-        return self._check(recorded_type, body, ty, expected)
+            self._output.append(frame)
+            state.first_entry = False
+            return None
+        recorded = self._pop(state)  # type: ignore[arg-type]
+        if recorded == frame:
+            return None
+        return self._check(recorded, ty, frame)
 
-    def _pop(self, state: Replaying) -> tuple[int, bytes]:
+    def _pop(self, state: Replaying) -> bytes:
+        """The next recorded command (a whole frame)."""
         commands = state.commands
         if not commands:
             raise missing_entry(f"command {self._command_index}", _command_text(self._command_type))
         recorded = commands.popleft()
         if not commands:
             self._set_state(Processing(state.await_point))
+        if self._debug:
+            logger.debug("replaying command %d: %s", self._command_index, _command_text(_frame_type(recorded)))
         return recorded
 
-    def _check(self, recorded_type: int, body: bytes, ty: int, expected: Message) -> Message:
+    def _check(self, recorded_frame: bytes, ty: int, frame: bytes) -> Message:
+        """The recorded command, if it matches ``frame`` on every compared field (not byte for byte)."""
         position = f"command {self._command_index}"
+        recorded_type = _frame_type(recorded_frame)
         if recorded_type != ty:
             raise type_mismatch(position, _command_text(recorded_type), _command_text(ty))
-        recorded = _decode(v5.MESSAGE_CLASSES[ty], body)
+        cls = v5.MESSAGE_CLASSES[ty]
+        recorded = _decode(cls, recorded_frame[HEADER_SIZE:])
+        current = cls.FromString(frame[HEADER_SIZE:])
         comparison = _COMPARISONS[ty]
-        if not comparison.matches(recorded, expected):
-            raise field_mismatch(position, _COMMAND_NAMES[ty], comparison, recorded, expected)
-        if self._debug:
-            logger.debug("replayed command %d: %s", self._command_index, _COMMAND_NAMES[ty])
+        if not comparison.matches(recorded, current):
+            raise field_mismatch(position, _COMMAND_NAMES[ty], comparison, recorded, current)
         return recorded
 
     def _next_id(self) -> int:
@@ -695,7 +726,7 @@ class CurrentVM(CoreVM):
             target = self._ready[call]
             command = v5.SendSignalCommandMessage(target_invocation_id=target, idx=v5.CANCEL_SIGNAL_ID)  # type: ignore[arg-type]
             command.void.SetInParent()
-            self._command(SEND_SIGNAL, command, "", "cancel")
+            self._command(SEND_SIGNAL, encode_frame(SEND_SIGNAL, command.SerializeToString()), "", "cancel")
         self._calls.clear()
         del self._ready[CANCEL]
         self._cancelled = True
@@ -710,10 +741,8 @@ class CurrentVM(CoreVM):
             self._command_index += 1
             self._command_type = INPUT
             self._command_name = ""
-            recorded_type, body = self._pop(state)  # type: ignore[arg-type]
-            command: v5.InputCommandMessage = self._check(  # type: ignore[assignment]
-                recorded_type, body, INPUT, v5.InputCommandMessage()
-            )
+            recorded = self._pop(state)
+            command: v5.InputCommandMessage = self._check(recorded, INPUT, _EMPTY_INPUT_FRAME)  # type: ignore[assignment]
             start = self._start
             assert start is not None
             return Input(
@@ -728,45 +757,56 @@ class CurrentVM(CoreVM):
 
     def sys_state_get(self, key: str) -> int:
         try:
-            key_bytes = utf8(key, "key")
-            completion_id = self._next_id()
+            try:
+                key_bytes = key.encode()
+            except AttributeError:
+                raise TypeError(f"key must be str, not {type(key).__name__}") from None
+            completion_id = self._next_completion_id
+            self._next_completion_id = completion_id + 1
             state = self._advance(GET_EAGER_STATE, "", "sys_state_get")
+            eager = self._eager
+            known = eager.values.get(key, UNKNOWN)
+            if known is UNKNOWN and not eager.partial:
+                known = None
             if state.__class__ is Processing:
-                known = self._eager.get(key)
                 if known is UNKNOWN:
                     self._command_type = GET_LAZY_STATE
-                    lazy = v5.GetLazyStateCommandMessage(key=key_bytes, result_completion_id=completion_id)
-                    self._write(encode_frame(GET_LAZY_STATE, lazy.SerializeToString()))
+                    self._output.append(encode_frame(GET_LAZY_STATE, wire.v5_get_lazy_state(key_bytes, completion_id)))
                 else:
-                    eager = v5.GetEagerStateCommandMessage(key=key_bytes)
-                    if known is None:
-                        eager.void.SetInParent()
-                        self._ready[completion_id] = VOID
-                    else:
-                        eager.value.content = known  # type: ignore[assignment]
-                        self._ready[completion_id] = Success(known)  # type: ignore[arg-type]
-                    self._write(encode_frame(GET_EAGER_STATE, eager.SerializeToString()))
-                state.first_entry = False  # type: ignore[attr-defined]
+                    self._output.append(wire.v5_get_eager_state_frame(key_bytes, known))  # type: ignore[arg-type]
+                    self._ready[completion_id] = VOID if known is None else new_success(known)  # type: ignore[arg-type]
+                state.first_entry = False  # type: ignore[union-attr]
             else:
-                recorded_type, body = self._pop(state)  # type: ignore[arg-type]
-                if recorded_type == GET_LAZY_STATE:
-                    self._command_type = GET_LAZY_STATE
-                    lazy = v5.GetLazyStateCommandMessage(key=key_bytes, result_completion_id=completion_id)
-                    self._check(recorded_type, body, GET_LAZY_STATE, lazy)
+                recorded = self._pop(state)  # type: ignore[arg-type]
+                if known is not UNKNOWN and recorded == wire.v5_get_eager_state_frame(key_bytes, known):  # type: ignore[arg-type]
+                    self._ready[completion_id] = VOID if known is None else new_success(known)  # type: ignore[arg-type]
                 else:
-                    eager = self._check(  # type: ignore[assignment]
-                        recorded_type, body, GET_EAGER_STATE, v5.GetEagerStateCommandMessage(key=key_bytes)
-                    )
-                    which = eager.WhichOneof("result")
-                    if which == "value":
-                        self._ready[completion_id] = Success(eager.value.content)
-                    elif which == "void":
-                        self._ready[completion_id] = VOID
-                    else:
-                        raise VMError(PROTOCOL_VIOLATION, "Unexpected empty value variant for get eager state.")
-            return self._new_handle(completion_id)
+                    self._replay_get_state(recorded, key_bytes, completion_id)
+            handle = self._next_handle
+            self._next_handle = handle + 1
+            self._handles[handle] = completion_id
+            return handle
         except VMError as error:
             raise self._fail(error) from None
+
+    def _replay_get_state(self, recorded: bytes, key_bytes: bytes, completion_id: int) -> None:
+        """A recorded state read that is not our eager read byte for byte: lazy, or another value."""
+        if _frame_type(recorded) == GET_LAZY_STATE:
+            self._command_type = GET_LAZY_STATE
+            self._check(
+                recorded, GET_LAZY_STATE, encode_frame(GET_LAZY_STATE, wire.v5_get_lazy_state(key_bytes, completion_id))
+            )
+            return
+        eager: v5.GetEagerStateCommandMessage = self._check(  # type: ignore[assignment]
+            recorded, GET_EAGER_STATE, encode_frame(GET_EAGER_STATE, wire.v5_get_eager_state(key_bytes, None))
+        )
+        which = eager.WhichOneof("result")
+        if which == "value":
+            self._ready[completion_id] = Success(eager.value.content)
+        elif which == "void":
+            self._ready[completion_id] = VOID
+        else:
+            raise VMError(PROTOCOL_VIOLATION, "Unexpected empty value variant for get eager state.")
 
     def sys_state_get_keys(self) -> int:
         try:
@@ -777,22 +817,24 @@ class CurrentVM(CoreVM):
                 if keys is None:
                     self._command_type = GET_LAZY_STATE_KEYS
                     lazy = v5.GetLazyStateKeysCommandMessage(result_completion_id=completion_id)
-                    self._write(encode_frame(GET_LAZY_STATE_KEYS, lazy.SerializeToString()))
+                    self._output.append(encode_frame(GET_LAZY_STATE_KEYS, lazy.SerializeToString()))
                 else:
                     eager = v5.GetEagerStateKeysCommandMessage()
                     eager.value.keys.extend(key.encode() for key in keys)
                     self._ready[completion_id] = StateKeys(keys)
-                    self._write(encode_frame(GET_EAGER_STATE_KEYS, eager.SerializeToString()))
-                state.first_entry = False  # type: ignore[attr-defined]
+                    self._output.append(encode_frame(GET_EAGER_STATE_KEYS, eager.SerializeToString()))
+                state.first_entry = False  # type: ignore[union-attr]
             else:
-                recorded_type, body = self._pop(state)  # type: ignore[arg-type]
-                if recorded_type == GET_LAZY_STATE_KEYS:
+                recorded = self._pop(state)  # type: ignore[arg-type]
+                if _frame_type(recorded) == GET_LAZY_STATE_KEYS:
                     self._command_type = GET_LAZY_STATE_KEYS
                     lazy = v5.GetLazyStateKeysCommandMessage(result_completion_id=completion_id)
-                    self._check(recorded_type, body, GET_LAZY_STATE_KEYS, lazy)
+                    self._check(
+                        recorded, GET_LAZY_STATE_KEYS, encode_frame(GET_LAZY_STATE_KEYS, lazy.SerializeToString())
+                    )
                 else:
                     eager = self._check(  # type: ignore[assignment]
-                        recorded_type, body, GET_EAGER_STATE_KEYS, v5.GetEagerStateKeysCommandMessage()
+                        recorded, GET_EAGER_STATE_KEYS, _EMPTY_EAGER_STATE_KEYS_FRAME
                     )
                     if not eager.HasField("value"):
                         raise VMError(PROTOCOL_VIOLATION, "Unexpected empty value variant for state keys.")
@@ -803,11 +845,15 @@ class CurrentVM(CoreVM):
 
     def sys_state_set(self, key: str, value: bytes) -> None:
         try:
-            command = v5.SetStateCommandMessage(key=utf8(key, "key"))
-            command.value.content = as_bytes(value, "value")
+            try:
+                key_bytes = key.encode()
+            except AttributeError:
+                raise TypeError(f"key must be str, not {type(key).__name__}") from None
+            if value.__class__ is not bytes:
+                value = as_bytes(value, "value")
             if self._state.__class__ is not Failed:
-                self._eager.set(key, command.value.content)
-            self._command(SET_STATE, command, "", "sys_state_set")
+                self._eager.values[key] = value
+            self._command(SET_STATE, wire.v5_set_state_frame(key_bytes, value), "", "sys_state_set")
         except VMError as error:
             raise self._fail(error) from None
 
@@ -816,7 +862,7 @@ class CurrentVM(CoreVM):
             command = v5.ClearStateCommandMessage(key=utf8(key, "key"))
             if self._state.__class__ is not Failed:
                 self._eager.clear(key)
-            self._command(CLEAR_STATE, command, "", "sys_state_clear")
+            self._command(CLEAR_STATE, encode_frame(CLEAR_STATE, command.SerializeToString()), "", "sys_state_clear")
         except VMError as error:
             raise self._fail(error) from None
 
@@ -824,7 +870,7 @@ class CurrentVM(CoreVM):
         try:
             if self._state.__class__ is not Failed:
                 self._eager.clear_all()
-            self._command(CLEAR_ALL_STATE, v5.ClearAllStateCommandMessage(), "", "sys_state_clear_all")
+            self._command(CLEAR_ALL_STATE, _CLEAR_ALL_STATE_FRAME, "", "sys_state_clear_all")
         except VMError as error:
             raise self._fail(error) from None
 
@@ -832,8 +878,7 @@ class CurrentVM(CoreVM):
         try:
             wake_up_time = epoch_millis_after(self._clock, check_duration(duration, "duration"))
             completion_id = self._next_id()
-            command = v5.SleepCommandMessage(wake_up_time=wake_up_time, result_completion_id=completion_id)
-            self._command(SLEEP, command, "", "sys_sleep")
+            self._command(SLEEP, encode_frame(SLEEP, wire.v5_sleep(wake_up_time, completion_id)), "", "sys_sleep")
             return self._new_handle(completion_id)
         except VMError as error:
             raise self._fail(error) from None
@@ -843,15 +888,15 @@ class CurrentVM(CoreVM):
             check_target(target)
             invocation_id_completion = self._next_id()
             result_completion = self._next_id()
-            command = v5.CallCommandMessage(
-                service_name=target.service,
-                handler_name=target.handler,
-                parameter=as_bytes(input, "input"),
-                key=target.key or "",
-                invocation_id_notification_idx=invocation_id_completion,
-                result_completion_id=result_completion,
+            body = wire.v5_call(
+                target.service,
+                target.handler,
+                as_bytes(input, "input"),
+                target.key or "",
+                invocation_id_completion,
+                result_completion,
             )
-            self._command(CALL, command, "", "sys_call")
+            self._command(CALL, encode_frame(CALL, body), "", "sys_call")
             self._calls.append(invocation_id_completion)
             return self._new_handle(result_completion)
         except VMError as error:
@@ -869,7 +914,7 @@ class CurrentVM(CoreVM):
                 key=target.key or "",
                 invocation_id_notification_idx=self._next_id(),
             )
-            self._command(ONE_WAY_CALL, command, "", "sys_send")
+            self._command(ONE_WAY_CALL, encode_frame(ONE_WAY_CALL, command.SerializeToString()), "", "sys_send")
         except VMError as error:
             raise self._fail(error) from None
 
@@ -892,7 +937,8 @@ class CurrentVM(CoreVM):
         try:
             command = v5.CompleteAwakeableCommandMessage(awakeable_id=check_str(awakeable_id, "awakeable_id"))
             _set_value(command, check_non_empty_value(value, "value"), "value", "failure")
-            self._command(COMPLETE_AWAKEABLE, command, "", "sys_complete_awakeable")
+            frame = encode_frame(COMPLETE_AWAKEABLE, command.SerializeToString())
+            self._command(COMPLETE_AWAKEABLE, frame, "", "sys_complete_awakeable")
         except VMError as error:
             raise self._fail(error) from None
 
@@ -900,7 +946,7 @@ class CurrentVM(CoreVM):
         try:
             completion_id = self._next_id()
             command = v5.GetPromiseCommandMessage(key=check_str(key, "key"), result_completion_id=completion_id)
-            self._command(GET_PROMISE, command, "", "sys_get_promise")
+            self._command(GET_PROMISE, encode_frame(GET_PROMISE, command.SerializeToString()), "", "sys_get_promise")
             return self._new_handle(completion_id)
         except VMError as error:
             raise self._fail(error) from None
@@ -909,7 +955,7 @@ class CurrentVM(CoreVM):
         try:
             completion_id = self._next_id()
             command = v5.PeekPromiseCommandMessage(key=check_str(key, "key"), result_completion_id=completion_id)
-            self._command(PEEK_PROMISE, command, "", "sys_peek_promise")
+            self._command(PEEK_PROMISE, encode_frame(PEEK_PROMISE, command.SerializeToString()), "", "sys_peek_promise")
             return self._new_handle(completion_id)
         except VMError as error:
             raise self._fail(error) from None
@@ -919,7 +965,8 @@ class CurrentVM(CoreVM):
             completion_id = self._next_id()
             command = v5.CompletePromiseCommandMessage(key=check_str(key, "key"), result_completion_id=completion_id)
             _set_value(command, check_non_empty_value(value, "value"), "completion_value", "completion_failure")
-            self._command(COMPLETE_PROMISE, command, "", "sys_complete_promise")
+            frame = encode_frame(COMPLETE_PROMISE, command.SerializeToString())
+            self._command(COMPLETE_PROMISE, frame, "", "sys_complete_promise")
             return self._new_handle(completion_id)
         except VMError as error:
             raise self._fail(error) from None
@@ -927,8 +974,8 @@ class CurrentVM(CoreVM):
     def sys_run_enter(self, name: str) -> Executed | NotExecuted:
         try:
             completion_id = self._next_id()
-            command = v5.RunCommandMessage(result_completion_id=completion_id, name=check_str(name, "name"))
-            self._command(RUN, command, name, "sys_run_enter")
+            frame = encode_frame(RUN, wire.v5_run(completion_id, check_str(name, "name")))
+            self._command(RUN, frame, name, "sys_run_enter")
             value = self._take_arrived(completion_id)
             if value is not None:
                 # The runtime stored this run's result already: replay it, do not execute.
@@ -968,24 +1015,26 @@ class CurrentVM(CoreVM):
                 value = failure
             else:
                 value = check_non_empty_value(result, "result")  # type: ignore[arg-type]
-            proposal = v5.ProposeRunCompletionMessage(result_completion_id=run.completion_id)
             if value.__class__ is Success:
-                proposal.value = as_bytes(value.value, "Success.value")  # type: ignore[union-attr]
+                body = wire.v5_propose_run_completion(run.completion_id, as_bytes(value.value, "Success.value"))  # type: ignore[union-attr]
             else:
-                proposal.failure.code = value.code  # type: ignore[union-attr]
-                proposal.failure.message = value.message  # type: ignore[union-attr]
+                failure_body = wire.failure(value.code, value.message)  # type: ignore[union-attr]
+                body = wire.v5_propose_run_completion(run.completion_id, None, failure_body)
             self._run = None
             self._run_commands[run.completion_id] = (run.index, run.name)
-            self._write(encode_frame(PROPOSE_RUN_COMPLETION, proposal.SerializeToString()))
+            self._output.append(encode_frame(PROPOSE_RUN_COMPLETION, body))
             return self._new_handle(run.completion_id)
         except VMError as error:
             raise self._fail(error) from None
 
     def sys_write_output(self, value: NonEmptyValue) -> None:
         try:
-            command = v5.OutputCommandMessage()
-            _set_value(command, check_non_empty_value(value, "value"), "value", "failure")
-            self._command(OUTPUT, command, "", "sys_write_output")
+            check_non_empty_value(value, "value")
+            if value.__class__ is Success:
+                body = wire.v5_output(as_bytes(value.value, "Success.value"))  # type: ignore[union-attr]
+            else:
+                body = wire.v5_output(None, wire.failure(value.code, value.message))  # type: ignore[union-attr]
+            self._command(OUTPUT, encode_frame(OUTPUT, body), "", "sys_write_output")
         except VMError as error:
             raise self._fail(error) from None
 
@@ -993,7 +1042,7 @@ class CurrentVM(CoreVM):
         try:
             state = self._state
             if state.__class__ is Processing:
-                self._write(encode_frame(END, b""))
+                self._output.append(_END_FRAME)
                 self._close_output()
                 self._set_state(ENDED)
             elif state.__class__ is not Ended and state.__class__ is not Suspended:

@@ -52,17 +52,19 @@ from .._values import (
     Success,
     Target,
     Value,
+    new_success,
 )
 from ..headers import HeadersLike
+from ..protocol import _wire as wire
 from ..protocol import v2
-from ..protocol._framing import COMPLETED, REQUIRES_ACK, RawMessage, encode_frame
+from ..protocol._framing import COMPLETED, HEADER, HEADER_SIZE, REQUIRES_ACK, encode_frame
 from ..protocol._version import Version
 from ..retries import RetryPolicy, delay_millis
 from ._args import as_bytes, check_duration, check_failure, check_non_empty_value, check_str, check_target, utf8
 from ._core import ENDED, SUSPENDED, CoreVM, Ended, Failed, Related, Suspended, logger, register_model
 from ._eager import UNKNOWN, EagerState
 from ._ids import awakeable_id, epoch_millis_after, sha256_random_seed
-from ._mismatch import Comparison, field_mismatch, missing_entry, type_mismatch
+from ._mismatch import Comparison, field_mismatch, type_mismatch
 
 __all__ = ["LegacyVM"]
 
@@ -138,6 +140,13 @@ _AS_VALUE: Final = 0
 _AS_STATE_KEYS: Final = 1
 
 _NO_ENTRY_INDEX: Final = 0xFFFFFFFF
+_pack_header = HEADER.pack
+_END_FRAME: Final = encode_frame(END, b"")
+_EMPTY_INPUT_FRAME: Final = encode_frame(INPUT, b"")
+_CLEAR_ALL_STATE_FRAME: Final = encode_frame(CLEAR_ALL_STATE, b"")
+_AWAKEABLE_FRAME: Final = encode_frame(AWAKEABLE, b"")
+_GET: Final = "sys_state_get"
+_RUN: Final = "sys_run_enter"
 
 
 def _entry_text(ty: int) -> str:
@@ -160,14 +169,15 @@ class WaitingReplayEntries:
     name: ClassVar[str] = "WaitingReplayEntries"
 
     def __init__(self) -> None:
-        self.entries: deque[RawMessage] = deque()
+        #: Recorded entries, as whole frames (header included).
+        self.entries: deque[bytes] = deque()
 
 
 class Replaying:
     __slots__ = ("await_point", "entries")
     name: ClassVar[str] = "Replaying"
 
-    def __init__(self, entries: deque[RawMessage]) -> None:
+    def __init__(self, entries: deque[bytes]) -> None:
         self.entries = entries
         self.await_point: int | None = None
 
@@ -308,18 +318,23 @@ class LegacyVM(CoreVM):
             return state.error  # type: ignore[attr-defined,no-any-return]
         return _unexpected_state(state, event)
 
-
     # ---- input ----
 
-    def _on_message(self, message_type: int, flags: int, body: bytes) -> None:
-        state = self._state
-        if message_type & 0xFC00:  # a journal entry, known or custom
-            if state.__class__ is WaitingReplayEntries:
-                entries = state.entries  # type: ignore[attr-defined]
-                entries.append(RawMessage(message_type, flags, body))
+    def _on_frames(self, frames: list[tuple[int, bytes]]) -> None:
+        for message_type, frame in frames:
+            state = self._state
+            if message_type & 0xFC00 and state.__class__ is WaitingReplayEntries:
+                # A journal entry to replay (known or custom): the bulk of most inputs.
+                entries = state.entries
+                entries.append(frame)
                 if len(entries) == self._start.known_entries:  # type: ignore[union-attr]
                     self._set_state(Replaying(entries))
-                return
+            else:
+                self._on_message(message_type, frame[HEADER_SIZE:])
+
+    def _on_message(self, message_type: int, body: bytes) -> None:
+        state = self._state
+        if message_type & 0xFC00:  # a journal entry, known or custom, while not waiting for them
             raise VMError(PROTOCOL_VIOLATION, "Expected entry messages only when waiting replay entries")
         if message_type == COMPLETION:
             if state.__class__ is Ended or state.__class__ is Suspended:
@@ -411,63 +426,68 @@ class LegacyVM(CoreVM):
     def _suspend(self, index: int) -> None:
         if self._debug:
             logger.debug("suspending, waiting for entry %d", index)
-        self._write(encode_frame(v2.MessageType.SUSPENSION, v2.SuspensionMessage(entry_indexes=[index]).SerializeToString()))
+        self._write(
+            encode_frame(v2.MessageType.SUSPENSION, v2.SuspensionMessage(entry_indexes=[index]).SerializeToString())
+        )
         self._close_output()
         self._set_state(SUSPENDED)
 
     # ---- the journal ----
 
-    def _journal(self, ty: int, expected: Message, event: str, flags: int = 0) -> Message:
-        """Advance the journal by one entry: write ``expected`` or replay the recorded entry.
+    def _journal(self, ty: int, frame: bytes, event: str, name: str = "") -> Message | None:
+        """Advance the journal by one entry of type ``ty``; ``frame`` is that entry as the code builds it now.
 
-        Returns the entry that now stands in the journal.
+        Processing: write it. Replaying: pop the recorded entry and check it
+        against ``frame``. Returns ``None`` when the journal now holds exactly
+        our entry, else the recorded entry (its ignored fields, e.g. the
+        result, differ from ours).
         """
         self._index += 1
         self._entry_type = ty
-        self._entry_name = expected.name  # type: ignore[attr-defined]
+        self._entry_name = name
         state = self._state
         if state.__class__ is Processing:
-            if state.run is not None:  # type: ignore[attr-defined]
+            if state.run is not None:
                 raise VMError(INTERNAL, "A syscall was invoked from within a run operation")
-            self._write(encode_frame(ty, expected.SerializeToString(), flags))
-            return expected
-        if state.__class__ is Replaying:
-            return self._replay(state, ty, expected)  # type: ignore[arg-type]
-        raise self._state_error(event)
-
-    def _replay(self, state: Replaying, ty: int, expected: Message) -> Message:
-        index = self._index
+            self._output.append(frame)
+            return None
+        if state.__class__ is not Replaying:
+            raise self._state_error(event)
         entries = state.entries
-        if not entries:
-            raise missing_entry(f"entry {index}", _entry_text(ty))
-        recorded_type, _, body = entries.popleft()
+        recorded = entries.popleft()
         if not entries:
             # Every replayed entry counts as acked; new entries are written from now on.
-            self._notify_ack(index)
-            processing = Processing(state.await_point)
-            self._set_state(processing)
+            self._notify_ack(self._index)
+            self._set_state(Processing(state.await_point))
+        if self._debug:
+            logger.debug("replaying entry %d: %s", self._index, _ENTRY_NAMES[ty])
+        if recorded == frame:
+            return None
+        return self._check_replayed(ty, recorded, frame)
+
+    def _check_replayed(self, ty: int, recorded_frame: bytes, frame: bytes) -> Message:
+        """The recorded entry, if it matches ``frame`` on every compared field (not byte for byte)."""
+        index = self._index
+        recorded_type = (recorded_frame[0] << 8) | recorded_frame[1]
         if recorded_type != ty:
             raise type_mismatch(f"entry {index}", _entry_text(recorded_type), _entry_text(ty))
-        recorded = _decode(v2.MESSAGE_CLASSES[ty], body)
+        cls = v2.MESSAGE_CLASSES[ty]
+        recorded = _decode(cls, recorded_frame[HEADER_SIZE:])
+        current = cls.FromString(frame[HEADER_SIZE:])
         comparison = _COMPARISONS[ty]
-        if not comparison.matches(recorded, expected):
-            raise field_mismatch(f"entry {index}", _ENTRY_NAMES[ty], comparison, recorded, expected)
-        if self._debug:
-            logger.debug("replayed entry %d: %s", index, _ENTRY_NAMES[ty])
+        if not comparison.matches(recorded, current):
+            raise field_mismatch(f"entry {index}", _ENTRY_NAMES[ty], comparison, recorded, current)
         return recorded
 
-    def _completable(self, ty: int, expected: Message, event: str, read_as: int = _AS_VALUE, flags: int = 0) -> int:
-        entry = self._journal(ty, expected, event, flags)
+    def _completable(self, ty: int, frame: bytes, event: str, own: Value | None) -> int:
+        """A completable entry; ``own`` is the result ``frame`` carries (``None``: none)."""
+        recorded = self._journal(ty, frame, event)
         index = self._index
-        if entry.WhichOneof("result") is None:
-            self._expect_completion(index, read_as)
-        elif read_as == _AS_STATE_KEYS:
-            if entry.WhichOneof("result") == "value":
-                self._ready[index] = _state_keys(list(entry.value.keys))  # type: ignore[attr-defined]
-            else:
-                self._ready[index] = _failure_value(entry.failure)  # type: ignore[attr-defined]
+        value = own if recorded is None else _result_value(recorded)
+        if value is None:
+            self._expect_completion(index, _AS_VALUE)
         else:
-            self._ready[index] = _result_value(entry)  # type: ignore[assignment]
+            self._ready[index] = value
         return index
 
     # ---- execution ----
@@ -487,13 +507,13 @@ class LegacyVM(CoreVM):
         try:
             if state.__class__ is not Processing and state.__class__ is not Replaying:
                 raise self._state_error("notify_await_point")
-            point = state.await_point  # type: ignore[attr-defined]
+            point = state.await_point
             if point is not None and point != handle:
                 raise VMError(INTERNAL, f"Trying to await two async results at the same time: {point} and {handle}")
             if self._input_closed and handle not in self._ready:
                 self._suspend(handle)
             else:
-                state.await_point = handle  # type: ignore[attr-defined]
+                state.await_point = handle
         except VMError as error:
             self._fail(error)
 
@@ -501,8 +521,8 @@ class LegacyVM(CoreVM):
         state = self._state
         if state.__class__ is Processing or state.__class__ is Replaying:
             value = self._ready.pop(handle, None)
-            if value is not None and state.await_point == handle:  # type: ignore[attr-defined]
-                state.await_point = None  # type: ignore[attr-defined]
+            if value is not None and state.await_point == handle:
+                state.await_point = None
             return value
         if state.__class__ is Suspended:
             raise SuspendedError()
@@ -519,61 +539,123 @@ class LegacyVM(CoreVM):
                 raise VMError(INTERNAL, "A syscall was invoked from within a run operation")
             if state.__class__ is not Replaying:
                 raise self._state_error("sys_input")
-            entry: v2.InputEntryMessage = self._replay(state, INPUT, v2.InputEntryMessage())  # type: ignore[arg-type,assignment]
+            self._index -= 1  # _journal advances it again
+            recorded = self._journal(INPUT, _EMPTY_INPUT_FRAME, "sys_input")
+            entry = v2.InputEntryMessage() if recorded is None else recorded
             start = self._start
             assert start is not None
             return Input(
                 invocation_id=start.debug_id,
                 random_seed=sha256_random_seed(start.id),
                 key=start.key,
-                headers=[Header(header.key, header.value) for header in entry.headers],
-                input=entry.value,
+                headers=[Header(header.key, header.value) for header in entry.headers],  # type: ignore[attr-defined]
+                input=entry.value,  # type: ignore[attr-defined]
             )
         except VMError as error:
             raise self._fail(error) from None
 
     def sys_state_get(self, key: str) -> int:
         try:
-            entry = v2.GetStateEntryMessage(key=utf8(key, "key"))
-            known = self._eager.get(key)
-            flags = 0
-            if known is not UNKNOWN:
-                flags = COMPLETED
-                if known is None:
-                    entry.empty.SetInParent()
-                else:
-                    entry.value = known  # type: ignore[assignment]
-            return self._completable(GET_STATE, entry, "sys_state_get", _AS_VALUE, flags)
+            try:
+                key_bytes = key.encode()
+            except AttributeError:
+                raise TypeError(f"key must be str, not {type(key).__name__}") from None
+            eager = self._eager
+            known = eager.values.get(key, UNKNOWN)
+            value: Value | None
+            if known is UNKNOWN and eager.partial:
+                frame = encode_frame(GET_STATE, wire.v2_get_state(key_bytes, wire.V2_NO_RESULT))
+                value = None
+            elif known is UNKNOWN or known is None:
+                frame = encode_frame(GET_STATE, wire.v2_get_state(key_bytes, wire.V2_EMPTY), COMPLETED)
+                value = VOID
+            else:
+                frame = wire.v2_get_state_value_frame(key_bytes, known)  # type: ignore[arg-type]
+                value = new_success(known)  # type: ignore[arg-type]
+            # The two common cases of _journal, inlined: a new entry while processing, and
+            # replaying an entry identical to ours that is not the last one.
+            state = self._state
+            if state.__class__ is Processing and state.run is None:
+                self._output.append(frame)
+            elif state.__class__ is Replaying and len(state.entries) > 1 and state.entries[0] == frame:
+                state.entries.popleft()
+                if self._debug:
+                    logger.debug("replaying entry %d: get state", self._index + 1)
+            else:
+                recorded = self._journal(GET_STATE, frame, _GET)
+                if recorded is not None:
+                    value = _result_value(recorded)
+                self._index -= 1
+            self._index = index = self._index + 1
+            self._entry_type = GET_STATE
+            self._entry_name = ""
+            if value is None:
+                self._expect_completion(index, _AS_VALUE)
+            else:
+                self._ready[index] = value
+            return index
         except VMError as error:
             raise self._fail(error) from None
 
     def sys_state_get_keys(self) -> int:
         try:
-            entry = v2.GetStateKeysEntryMessage()
             keys = self._eager.keys()
+            entry = v2.GetStateKeysEntryMessage()
             flags = 0
             if keys is not None:
                 flags = COMPLETED
                 entry.value.keys.extend(key.encode() for key in keys)
-            return self._completable(GET_STATE_KEYS, entry, "sys_state_get_keys", _AS_STATE_KEYS, flags)
+            frame = encode_frame(GET_STATE_KEYS, entry.SerializeToString(), flags)
+            recorded = self._journal(GET_STATE_KEYS, frame, "sys_state_get_keys")
+            index = self._index
+            if recorded is not None:
+                entry = recorded  # type: ignore[assignment]
+            which = entry.WhichOneof("result")
+            if which == "value":
+                self._ready[index] = _state_keys(list(entry.value.keys))
+            elif which == "failure":
+                self._ready[index] = _failure_value(entry.failure)
+            else:
+                self._expect_completion(index, _AS_STATE_KEYS)
+            return index
         except VMError as error:
             raise self._fail(error) from None
 
     def sys_state_set(self, key: str, value: bytes) -> None:
         try:
-            entry = v2.SetStateEntryMessage(key=utf8(key, "key"), value=as_bytes(value, "value"))
-            if self._state.__class__ is not Failed:
-                self._eager.set(key, entry.value)
-            self._journal(SET_STATE, entry, "sys_state_set")
+            try:
+                key_bytes = key.encode()
+            except AttributeError:
+                raise TypeError(f"key must be str, not {type(key).__name__}") from None
+            if value.__class__ is not bytes:
+                value = as_bytes(value, "value")
+            state = self._state
+            if state.__class__ is not Failed:
+                self._eager.values[key] = value
+            frame = wire.v2_set_state_frame(key_bytes, value)
+            # The two common cases of _journal, inlined (see sys_state_get).
+            if state.__class__ is Processing and state.run is None:
+                self._output.append(frame)
+            elif state.__class__ is Replaying and len(state.entries) > 1 and state.entries[0] == frame:
+                state.entries.popleft()
+                if self._debug:
+                    logger.debug("replaying entry %d: set state", self._index + 1)
+            else:
+                self._journal(SET_STATE, frame, "sys_state_set")
+                return
+            self._index += 1
+            self._entry_type = SET_STATE
+            self._entry_name = ""
         except VMError as error:
             raise self._fail(error) from None
 
     def sys_state_clear(self, key: str) -> None:
         try:
-            entry = v2.ClearStateEntryMessage(key=utf8(key, "key"))
+            key_bytes = utf8(key, "key")
             if self._state.__class__ is not Failed:
                 self._eager.clear(key)
-            self._journal(CLEAR_STATE, entry, "sys_state_clear")
+            body = wire.bytes_field(b"\x0a", key_bytes) if key_bytes else b""
+            self._journal(CLEAR_STATE, encode_frame(CLEAR_STATE, body), "sys_state_clear")
         except VMError as error:
             raise self._fail(error) from None
 
@@ -581,14 +663,15 @@ class LegacyVM(CoreVM):
         try:
             if self._state.__class__ is not Failed:
                 self._eager.clear_all()
-            self._journal(CLEAR_ALL_STATE, v2.ClearAllStateEntryMessage(), "sys_state_clear_all")
+            self._journal(CLEAR_ALL_STATE, _CLEAR_ALL_STATE_FRAME, "sys_state_clear_all")
         except VMError as error:
             raise self._fail(error) from None
 
     def sys_sleep(self, duration: timedelta) -> int:
         try:
             wake_up_time = epoch_millis_after(self._clock, check_duration(duration, "duration"))
-            return self._completable(SLEEP, v2.SleepEntryMessage(wake_up_time=wake_up_time), "sys_sleep")
+            frame = encode_frame(SLEEP, wire.uint_field(b"\x08", wake_up_time))
+            return self._completable(SLEEP, frame, "sys_sleep", None)
         except VMError as error:
             raise self._fail(error) from None
 
@@ -601,7 +684,7 @@ class LegacyVM(CoreVM):
                 parameter=as_bytes(input, "input"),
                 key=target.key or "",
             )
-            return self._completable(CALL, entry, "sys_call")
+            return self._completable(CALL, encode_frame(CALL, entry.SerializeToString()), "sys_call", None)
         except VMError as error:
             raise self._fail(error) from None
 
@@ -616,13 +699,13 @@ class LegacyVM(CoreVM):
                 invoke_time=invoke_time,
                 key=target.key or "",
             )
-            self._journal(ONE_WAY_CALL, entry, "sys_send")
+            self._journal(ONE_WAY_CALL, encode_frame(ONE_WAY_CALL, entry.SerializeToString()), "sys_send")
         except VMError as error:
             raise self._fail(error) from None
 
     def sys_awakeable(self) -> tuple[str, int]:
         try:
-            index = self._completable(AWAKEABLE, v2.AwakeableEntryMessage(), "sys_awakeable")
+            index = self._completable(AWAKEABLE, _AWAKEABLE_FRAME, "sys_awakeable", None)
             start = self._start
             assert start is not None
             return awakeable_id("prom_1", start.id, index), index
@@ -633,21 +716,24 @@ class LegacyVM(CoreVM):
         try:
             entry = v2.CompleteAwakeableEntryMessage(id=check_str(awakeable_id, "awakeable_id"))
             _set_result(entry, check_non_empty_value(value, "value"), "value", "failure")
-            self._journal(COMPLETE_AWAKEABLE, entry, "sys_complete_awakeable")
+            frame = encode_frame(COMPLETE_AWAKEABLE, entry.SerializeToString())
+            self._journal(COMPLETE_AWAKEABLE, frame, "sys_complete_awakeable")
         except VMError as error:
             raise self._fail(error) from None
 
     def sys_get_promise(self, key: str) -> int:
         try:
             entry = v2.GetPromiseEntryMessage(key=check_str(key, "key"))
-            return self._completable(GET_PROMISE, entry, "sys_get_promise")
+            frame = encode_frame(GET_PROMISE, entry.SerializeToString())
+            return self._completable(GET_PROMISE, frame, "sys_get_promise", None)
         except VMError as error:
             raise self._fail(error) from None
 
     def sys_peek_promise(self, key: str) -> int:
         try:
             entry = v2.PeekPromiseEntryMessage(key=check_str(key, "key"))
-            return self._completable(PEEK_PROMISE, entry, "sys_peek_promise")
+            frame = encode_frame(PEEK_PROMISE, entry.SerializeToString())
+            return self._completable(PEEK_PROMISE, frame, "sys_peek_promise", None)
         except VMError as error:
             raise self._fail(error) from None
 
@@ -655,24 +741,27 @@ class LegacyVM(CoreVM):
         try:
             entry = v2.CompletePromiseEntryMessage(key=check_str(key, "key"))
             _set_result(entry, check_non_empty_value(value, "value"), "completion_value", "completion_failure")
-            return self._completable(COMPLETE_PROMISE, entry, "sys_complete_promise")
+            frame = encode_frame(COMPLETE_PROMISE, entry.SerializeToString())
+            return self._completable(COMPLETE_PROMISE, frame, "sys_complete_promise", None)
         except VMError as error:
             raise self._fail(error) from None
 
     def sys_run_enter(self, name: str) -> Executed | NotExecuted:
         try:
-            expected = v2.RunEntryMessage(name=check_str(name, "name"))
+            check_str(name, "name")
             state = self._state
             if state.__class__ is Processing:
                 self._index += 1
                 self._entry_type = RUN
                 self._entry_name = name
-                if state.run is not None:  # type: ignore[attr-defined]
+                if state.run is not None:
                     raise VMError(INTERNAL, "A syscall was invoked from within a run operation")
-                state.run = name  # type: ignore[attr-defined]
+                state.run = name
                 return NotExecuted(self._retry_info())
-            entry = self._journal(RUN, expected, "sys_run_enter")
-            value = _result_value(entry)
+            # Replaying: the recorded run carries its result, the expected entry (name only) does not.
+            frame = encode_frame(RUN, wire.bytes_field(b"\x62", name.encode()) if name else b"")
+            recorded = self._journal(RUN, frame, _RUN, name)
+            value = None if recorded is None else _result_value(recorded)
             if value is None:
                 raise VMError(PROTOCOL_VIOLATION, "Expected RunEntryMessage to contain a result")
             return Executed(value)  # type: ignore[arg-type]
@@ -693,7 +782,7 @@ class LegacyVM(CoreVM):
             state = self._state
             if state.__class__ is not Processing:
                 raise self._state_error("sys_run_exit")
-            name = state.run  # type: ignore[attr-defined]
+            name = state.run
             if name is None:
                 raise VMError(INTERNAL, "Invoked sys_run_exit without invoking sys_run_enter before")
             if not isinstance(retry_policy, RetryPolicy):
@@ -704,15 +793,17 @@ class LegacyVM(CoreVM):
                 value = self._after_retryable_failure(failure, result.attempt_duration, retry_policy)  # type: ignore[union-attr]
             else:
                 value = check_non_empty_value(result, "result")  # type: ignore[arg-type]
-            state.run = None  # type: ignore[attr-defined]
+            if value.__class__ is Success:
+                body = wire.v2_run(name, as_bytes(value.value, "Success.value"))  # type: ignore[union-attr]
+            else:
+                body = wire.v2_run(name, None, wire.failure(value.code, value.message))  # type: ignore[union-attr]
+            state.run = None
             index = self._index
-            entry = v2.RunEntryMessage(name=name)
-            _set_result(entry, value, "value", "failure")
             if index <= self._last_acked:
                 self._ready[index] = value
             else:
                 self._waiting_ack.append((index, value))
-            self._write(encode_frame(RUN, entry.SerializeToString(), REQUIRES_ACK))
+            self._output.append(_pack_header(RUN, REQUIRES_ACK, len(body)) + body)
             return index
         except VMError as error:
             raise self._fail(error) from None
@@ -728,9 +819,12 @@ class LegacyVM(CoreVM):
 
     def sys_write_output(self, value: NonEmptyValue) -> None:
         try:
-            entry = v2.OutputEntryMessage()
-            _set_result(entry, check_non_empty_value(value, "value"), "value", "failure")
-            self._journal(OUTPUT, entry, "sys_write_output")
+            check_non_empty_value(value, "value")
+            if value.__class__ is Success:
+                body = wire.v2_output(as_bytes(value.value, "Success.value"))  # type: ignore[union-attr]
+            else:
+                body = wire.v2_output(None, wire.failure(value.code, value.message))  # type: ignore[union-attr]
+            self._journal(OUTPUT, encode_frame(OUTPUT, body), "sys_write_output")
         except VMError as error:
             raise self._fail(error) from None
 
@@ -738,7 +832,7 @@ class LegacyVM(CoreVM):
         try:
             state = self._state
             if state.__class__ is Processing:
-                self._write(encode_frame(END, b""))
+                self._output.append(_END_FRAME)
                 self._close_output()
                 self._set_state(ENDED)
             elif state.__class__ is not Ended and state.__class__ is not Suspended:

@@ -1,0 +1,241 @@
+"""Hand-written protobuf encoders for the messages on the VM's hot paths.
+
+The VM writes a handful of message types over and over (state reads and
+writes, runs, sleeps, calls, output). Building a protobuf object for each
+costs more than the rest of a syscall together, so these functions write the
+bytes directly. They produce exactly the bytes the generated classes produce
+(proto3, fields in number order, default scalars omitted, oneof members and
+message fields written whenever set); ``tests/test_wire.py`` proves it with
+property tests against ``v2_pb2`` / ``v5_pb2`` for arbitrary field values.
+
+Each function takes field values and returns the message body; field tags are
+spelled out in comments as ``field number: wire type``.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Final
+
+__all__ = [
+    "bytes_field",
+    "failure",
+    "message_field",
+    "uint_field",
+    "v2_get_state",
+    "v2_output",
+    "v2_run",
+    "v2_set_state",
+    "v5_call",
+    "v5_get_eager_state",
+    "v5_get_lazy_state",
+    "v5_output",
+    "v5_propose_run_completion",
+    "v5_run",
+    "v5_set_state",
+    "v5_sleep",
+    "varint",
+]
+
+_SMALL: Final = [bytes((n,)) for n in range(128)]
+_pack_header = struct.Struct(">HHI").pack
+
+# Message type codes of the frames built here (see v2.MessageType / v5.MessageType).
+_V2_GET_STATE: Final = 0x0800
+_V2_SET_STATE: Final = 0x0801
+_V5_SET_STATE: Final = 0x0403
+_V5_GET_EAGER_STATE: Final = 0x0407
+_COMPLETED: Final = 0x0001
+
+
+def frame(message_type: int, flags: int, body: bytes) -> bytes:
+    """The 8-byte header followed by ``body``."""
+    return _pack_header(message_type, flags, len(body)) + body
+
+
+def varint(value: int) -> bytes:
+    """Unsigned LEB128 encoding of ``value`` (0 <= value < 2**64)."""
+    if value < 128:
+        return _SMALL[value]
+    out = bytearray()
+    while value >= 128:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def bytes_field(tag: bytes, data: bytes) -> bytes:
+    """A length-delimited field (bytes, string or message) with a one-byte ``tag``, always written."""
+    size = len(data)
+    if size < 128:
+        return tag + _SMALL[size] + data
+    return tag + varint(size) + data
+
+
+def message_field(tag: bytes, data: bytes) -> bytes:
+    """Alias of ``bytes_field`` for embedded messages (written even when empty: presence)."""
+    return bytes_field(tag, data)
+
+
+def uint_field(tag: bytes, value: int) -> bytes:
+    """A varint field with a one-byte ``tag``; omitted when 0 (the proto3 default)."""
+    if not value:
+        return b""
+    if value < 128:
+        return tag + _SMALL[value]
+    return tag + varint(value)
+
+
+def _opt_bytes(tag: bytes, data: bytes) -> bytes:
+    # A proto3 scalar bytes/string field: omitted when empty.
+    return bytes_field(tag, data) if data else b""
+
+
+def failure(code: int, message: str) -> bytes:
+    """``Failure{code: 1: varint, message: 2: string}`` (V1/V2 and V5; V6 metadata omitted)."""
+    return uint_field(b"\x08", code) + _opt_bytes(b"\x12", message.encode())
+
+
+# ---- V1/V2 journal entries ----
+
+# GetStateEntryMessage result kinds
+V2_NO_RESULT: Final = 0
+V2_EMPTY: Final = 1
+V2_VALUE: Final = 2
+
+
+def v2_get_state(key: bytes, result: int, value: bytes = b"") -> bytes:
+    """``GetStateEntryMessage{key: 1, empty: 13 | value: 14}``."""
+    body = _opt_bytes(b"\x0a", key)
+    if result == V2_VALUE:
+        return body + bytes_field(b"\x72", value)
+    if result == V2_EMPTY:
+        return body + b"\x6a\x00"
+    return body
+
+
+def v2_get_state_value_frame(key: bytes, value: bytes) -> bytes:
+    """The whole frame (header included) of a completed ``GetStateEntryMessage`` with a value."""
+    if 0 < len(key) < 128 and len(value) < 128:
+        size = len(key) + len(value) + 4
+        return b"".join(
+            (_pack_header(_V2_GET_STATE, _COMPLETED, size), b"\x0a", _SMALL[len(key)], key,
+             b"\x72", _SMALL[len(value)], value)
+        )  # fmt: skip
+    return frame(_V2_GET_STATE, _COMPLETED, v2_get_state(key, V2_VALUE, value))
+
+
+def v2_set_state(key: bytes, value: bytes) -> bytes:
+    """``SetStateEntryMessage{key: 1, value: 3}``."""
+    return _opt_bytes(b"\x0a", key) + _opt_bytes(b"\x1a", value)
+
+
+def v2_set_state_frame(key: bytes, value: bytes) -> bytes:
+    """The whole frame (header included) of a ``SetStateEntryMessage``."""
+    if 0 < len(key) < 128 and 0 < len(value) < 128:
+        size = len(key) + len(value) + 4
+        return b"".join(
+            (_pack_header(_V2_SET_STATE, 0, size), b"\x0a", _SMALL[len(key)], key,
+             b"\x1a", _SMALL[len(value)], value)
+        )  # fmt: skip
+    return frame(_V2_SET_STATE, 0, v2_set_state(key, value))
+
+
+def v2_output(value: bytes | None, failure_body: bytes = b"") -> bytes:
+    """``OutputEntryMessage{value: 14 | failure: 15}``; ``value=None`` means the failure."""
+    if value is None:
+        return bytes_field(b"\x7a", failure_body)
+    return bytes_field(b"\x72", value)
+
+
+def v2_run(name: str, value: bytes | None, failure_body: bytes = b"") -> bytes:
+    """``RunEntryMessage{name: 12, value: 14 | failure: 15}``; ``value=None`` means the failure."""
+    return _opt_bytes(b"\x62", name.encode()) + v2_output(value, failure_body)
+
+
+# ---- V5/V6 commands and control messages ----
+
+
+def _value(content: bytes) -> bytes:
+    # Value{content: 1}
+    return _opt_bytes(b"\x0a", content)
+
+
+def v5_get_eager_state(key: bytes, value: bytes | None) -> bytes:
+    """``GetEagerStateCommandMessage{key: 1, void: 13 | value: 14 (Value)}``; ``None`` means void."""
+    body = _opt_bytes(b"\x0a", key)
+    if value is None:
+        return body + b"\x6a\x00"
+    return body + bytes_field(b"\x72", _value(value))
+
+
+def v5_get_eager_state_frame(key: bytes, value: bytes | None) -> bytes:
+    """The whole frame (header included) of a ``GetEagerStateCommandMessage``."""
+    if value and 0 < len(key) < 128 and len(value) < 126:
+        size = len(key) + len(value) + 6
+        return b"".join(
+            (_pack_header(_V5_GET_EAGER_STATE, 0, size), b"\x0a", _SMALL[len(key)], key,
+             b"\x72", _SMALL[len(value) + 2], b"\x0a", _SMALL[len(value)], value)
+        )  # fmt: skip
+    return frame(_V5_GET_EAGER_STATE, 0, v5_get_eager_state(key, value))
+
+
+def v5_get_lazy_state(key: bytes, completion_id: int) -> bytes:
+    """``GetLazyStateCommandMessage{key: 1, result_completion_id: 11}``."""
+    return _opt_bytes(b"\x0a", key) + uint_field(b"\x58", completion_id)
+
+
+def v5_set_state(key: bytes, value: bytes) -> bytes:
+    """``SetStateCommandMessage{key: 1, value: 3 (Value)}``."""
+    return _opt_bytes(b"\x0a", key) + bytes_field(b"\x1a", _value(value))
+
+
+def v5_set_state_frame(key: bytes, value: bytes) -> bytes:
+    """The whole frame (header included) of a ``SetStateCommandMessage``."""
+    if value and 0 < len(key) < 128 and len(value) < 126:
+        size = len(key) + len(value) + 6
+        return b"".join(
+            (_pack_header(_V5_SET_STATE, 0, size), b"\x0a", _SMALL[len(key)], key,
+             b"\x1a", _SMALL[len(value) + 2], b"\x0a", _SMALL[len(value)], value)
+        )  # fmt: skip
+    return frame(_V5_SET_STATE, 0, v5_set_state(key, value))
+
+
+def v5_output(value: bytes | None, failure_body: bytes = b"") -> bytes:
+    """``OutputCommandMessage{value: 14 (Value) | failure: 15}``; ``value=None`` means the failure."""
+    if value is None:
+        return bytes_field(b"\x7a", failure_body)
+    return bytes_field(b"\x72", _value(value))
+
+
+def v5_run(completion_id: int, name: str) -> bytes:
+    """``RunCommandMessage{result_completion_id: 11, name: 12}``."""
+    return uint_field(b"\x58", completion_id) + _opt_bytes(b"\x62", name.encode())
+
+
+def v5_propose_run_completion(completion_id: int, value: bytes | None, failure_body: bytes = b"") -> bytes:
+    """``ProposeRunCompletionMessage{result_completion_id: 1, value: 14 (raw bytes) | failure: 15}``."""
+    if value is None:
+        return uint_field(b"\x08", completion_id) + bytes_field(b"\x7a", failure_body)
+    return uint_field(b"\x08", completion_id) + bytes_field(b"\x72", value)
+
+
+def v5_sleep(wake_up_time: int, completion_id: int) -> bytes:
+    """``SleepCommandMessage{wake_up_time: 1, result_completion_id: 11}``."""
+    return uint_field(b"\x08", wake_up_time) + uint_field(b"\x58", completion_id)
+
+
+def v5_call(
+    service: str, handler: str, parameter: bytes, key: str, invocation_id_completion: int, result_completion: int
+) -> bytes:
+    """``CallCommandMessage{service_name: 1, handler_name: 2, parameter: 3, key: 5,
+    invocation_id_notification_idx: 10, result_completion_id: 11}``."""
+    return (
+        _opt_bytes(b"\x0a", service.encode())
+        + _opt_bytes(b"\x12", handler.encode())
+        + _opt_bytes(b"\x1a", parameter)
+        + _opt_bytes(b"\x2a", key.encode())
+        + uint_field(b"\x50", invocation_id_completion)
+        + uint_field(b"\x58", result_completion)
+    )
