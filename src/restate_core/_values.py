@@ -65,7 +65,7 @@ class StateKeys:
 
 
 _object_new = object.__new__
-_set_success_value = Success.value.__set__  # type: ignore[attr-defined]
+_set_success_value = Success.__dict__["value"].__set__  # the slot descriptor: bypasses the frozen __setattr__
 
 
 def new_success(value: bytes) -> Success:

@@ -27,9 +27,7 @@ class SupportsGet(Protocol):
     def get(self, name: str, /) -> str | None: ...
 
 
-HeadersLike = (
-    Mapping[str, str] | Mapping[bytes, bytes] | Iterable[tuple[str | bytes, str | bytes]] | SupportsGet
-)
+HeadersLike = Mapping[str, str] | Mapping[bytes, bytes] | Iterable[tuple[str | bytes, str | bytes]] | SupportsGet
 
 
 def _text(value: str | bytes | bytearray | memoryview) -> str:
@@ -58,7 +56,7 @@ def header_value(headers: HeadersLike, name: str) -> str | None:
     """
     name = name.lower()
     if headers.__class__ is list or headers.__class__ is tuple:  # ASGI: the common case first
-        return _scan(headers, name)  # type: ignore[arg-type]
+        return _scan(headers, name)
     if isinstance(headers, Mapping):
         return _scan(headers.items(), name)
     if isinstance(headers, (str, bytes, bytearray)):

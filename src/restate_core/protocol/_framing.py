@@ -117,7 +117,7 @@ class Decoder:
             self._buffer = pending
             self._offset = 0
         else:
-            buffer += data  # type: ignore[operator]
+            buffer += data
 
     def buffered(self) -> int:
         """Bytes pushed but not yet returned as messages."""
@@ -140,7 +140,7 @@ class Decoder:
         offset = self._offset
         size = len(buffer)
         limit = self._max
-        frames = []
+        frames: list[tuple[int, bytes]] = []
         append = frames.append
         unpack = _unpack_header_from
         is_bytes = buffer.__class__ is bytes
@@ -154,7 +154,7 @@ class Decoder:
             end = offset + HEADER_SIZE + length
             if end > size:
                 break
-            append((message_type, buffer[offset:end] if is_bytes else bytes(buffer[offset:end])))
+            append((message_type, buffer[offset:end] if is_bytes else bytes(buffer[offset:end])))  # type: ignore[arg-type]
             offset = end
         self._settle(offset)
         return frames

@@ -26,7 +26,7 @@ def check_str(text: str, what: str) -> str:
 def as_bytes(data: bytes | bytearray | memoryview, what: str) -> bytes:
     """``data`` as ``bytes``; TypeError unless it is bytes-like."""
     if data.__class__ is bytes:
-        return data  # type: ignore[return-value]
+        return data
     if isinstance(data, (bytes, bytearray, memoryview)):
         return bytes(data)
     raise TypeError(f"{what} must be bytes-like, not {type(data).__name__}")
@@ -46,7 +46,7 @@ def check_non_empty_value(value: Success | Failure, what: str) -> Success | Fail
     if value.__class__ is Success:
         return value
     if value.__class__ is Failure:
-        return check_failure(value)  # type: ignore[arg-type]
+        return check_failure(value)
     raise TypeError(f"{what} must be Success or Failure, not {type(value).__name__}")
 
 

@@ -202,7 +202,7 @@ class CoreVM:
         """
         state = self._state
         if state.__class__ is Failed:
-            return state.error  # type: ignore[attr-defined,no-any-return]
+            return state.error
         if state.__class__ is Ended or state.__class__ is Suspended:
             return error
         self._write(self._error_frame(error, next_retry_delay, related))

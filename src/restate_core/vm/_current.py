@@ -222,7 +222,7 @@ def _failure(failure: v5.Failure) -> Failure:
 
 def _set_value(message: Message, value: Success | Failure, value_field: str, failure_field: str) -> None:
     if value.__class__ is Success:
-        getattr(message, value_field).content = as_bytes(value.value, "Success.value")  # type: ignore[union-attr]
+        getattr(message, value_field).content = as_bytes(value.value, "Success.value")
     else:
         failure = getattr(message, failure_field)
         failure.code = value.code  # type: ignore[union-attr]
@@ -350,7 +350,7 @@ class CurrentVM(CoreVM):
                 if self._command_name:
                     message.related_command_name = self._command_name
         elif related:
-            index, name, command_type = related  # type: ignore[misc]
+            index, name, command_type = related
             message.related_command_index = index
             message.related_command_type = command_type
             if name:
@@ -362,7 +362,7 @@ class CurrentVM(CoreVM):
     def _state_error(self, event: str) -> VMError:
         state = self._state
         if state.__class__ is Failed:
-            return state.error  # type: ignore[attr-defined,no-any-return]
+            return state.error
         if state.__class__ is Ended or state.__class__ is Suspended:
             return _closed(event)
         return _unexpected_state(state, event)
@@ -775,7 +775,7 @@ class CurrentVM(CoreVM):
                 else:
                     self._output.append(wire.v5_get_eager_state_frame(key_bytes, known))  # type: ignore[arg-type]
                     self._ready[completion_id] = VOID if known is None else new_success(known)  # type: ignore[arg-type]
-                state.first_entry = False  # type: ignore[union-attr]
+                state.first_entry = False
             else:
                 recorded = self._pop(state)  # type: ignore[arg-type]
                 if known is not UNKNOWN and recorded == wire.v5_get_eager_state_frame(key_bytes, known):  # type: ignore[arg-type]
@@ -823,7 +823,7 @@ class CurrentVM(CoreVM):
                     eager.value.keys.extend(key.encode() for key in keys)
                     self._ready[completion_id] = StateKeys(keys)
                     self._output.append(encode_frame(GET_EAGER_STATE_KEYS, eager.SerializeToString()))
-                state.first_entry = False  # type: ignore[union-attr]
+                state.first_entry = False
             else:
                 recorded = self._pop(state)  # type: ignore[arg-type]
                 if _frame_type(recorded) == GET_LAZY_STATE_KEYS:
@@ -981,12 +981,12 @@ class CurrentVM(CoreVM):
                 # The runtime stored this run's result already: replay it, do not execute.
                 if value.__class__ is not Success and value.__class__ is not Failure:
                     raise VMError(PROTOCOL_VIOLATION, f"The result of run '{name}' is neither a value nor a failure")
-                return Executed(value)  # type: ignore[arg-type]
+                return Executed(value)
             state = self._state
             info = EntryRetryInfo()
             start = self._start
             assert start is not None
-            if state.__class__ is Processing and state.first_entry and start.retry_count:  # type: ignore[attr-defined]
+            if state.__class__ is Processing and state.first_entry and start.retry_count:
                 info = EntryRetryInfo(start.retry_count, timedelta(milliseconds=start.retry_duration_ms))
             self._run = _PendingRun(completion_id, self._command_index, name, info)
             return NotExecuted(info)
@@ -1005,8 +1005,8 @@ class CurrentVM(CoreVM):
                 raise TypeError(f"retry_policy must be a RetryPolicy, not {type(retry_policy).__name__}")
             value: Success | Failure
             if result.__class__ is RetryableFailure:
-                failure = check_failure(result.failure)  # type: ignore[union-attr]
-                attempt = check_duration(result.attempt_duration, "attempt_duration")  # type: ignore[union-attr]
+                failure = check_failure(result.failure)
+                attempt = check_duration(result.attempt_duration, "attempt_duration")
                 decision = retry_policy.decide(
                     EntryRetryInfo(run.info.retry_count + 1, run.info.retry_loop_duration + attempt)
                 )
@@ -1016,7 +1016,7 @@ class CurrentVM(CoreVM):
             else:
                 value = check_non_empty_value(result, "result")  # type: ignore[arg-type]
             if value.__class__ is Success:
-                body = wire.v5_propose_run_completion(run.completion_id, as_bytes(value.value, "Success.value"))  # type: ignore[union-attr]
+                body = wire.v5_propose_run_completion(run.completion_id, as_bytes(value.value, "Success.value"))
             else:
                 failure_body = wire.failure(value.code, value.message)  # type: ignore[union-attr]
                 body = wire.v5_propose_run_completion(run.completion_id, None, failure_body)
@@ -1031,7 +1031,7 @@ class CurrentVM(CoreVM):
         try:
             check_non_empty_value(value, "value")
             if value.__class__ is Success:
-                body = wire.v5_output(as_bytes(value.value, "Success.value"))  # type: ignore[union-attr]
+                body = wire.v5_output(as_bytes(value.value, "Success.value"))
             else:
                 body = wire.v5_output(None, wire.failure(value.code, value.message))  # type: ignore[union-attr]
             self._command(OUTPUT, encode_frame(OUTPUT, body), "", "sys_write_output")

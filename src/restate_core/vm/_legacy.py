@@ -315,7 +315,7 @@ class LegacyVM(CoreVM):
     def _state_error(self, event: str) -> VMError:
         state = self._state
         if state.__class__ is Failed:
-            return state.error  # type: ignore[attr-defined,no-any-return]
+            return state.error
         return _unexpected_state(state, event)
 
     # ---- input ----
@@ -389,7 +389,7 @@ class LegacyVM(CoreVM):
             self._pending[index] = completion
         elif pending.__class__ is int:
             del self._pending[index]
-            self._ready[index] = _completion_value(completion, pending)  # type: ignore[arg-type]
+            self._ready[index] = _completion_value(completion, pending)
         elif self._debug:
             # A second completion for an entry not read yet: the first one stands.
             logger.debug("ignoring a duplicate completion for entry %d", index)
@@ -789,12 +789,12 @@ class LegacyVM(CoreVM):
                 raise TypeError(f"retry_policy must be a RetryPolicy, not {type(retry_policy).__name__}")
             value: Success | Failure
             if result.__class__ is RetryableFailure:
-                failure = check_failure(result.failure)  # type: ignore[union-attr]
-                value = self._after_retryable_failure(failure, result.attempt_duration, retry_policy)  # type: ignore[union-attr]
+                failure = check_failure(result.failure)
+                value = self._after_retryable_failure(failure, result.attempt_duration, retry_policy)
             else:
                 value = check_non_empty_value(result, "result")  # type: ignore[arg-type]
             if value.__class__ is Success:
-                body = wire.v2_run(name, as_bytes(value.value, "Success.value"))  # type: ignore[union-attr]
+                body = wire.v2_run(name, as_bytes(value.value, "Success.value"))
             else:
                 body = wire.v2_run(name, None, wire.failure(value.code, value.message))  # type: ignore[union-attr]
             state.run = None
@@ -821,7 +821,7 @@ class LegacyVM(CoreVM):
         try:
             check_non_empty_value(value, "value")
             if value.__class__ is Success:
-                body = wire.v2_output(as_bytes(value.value, "Success.value"))  # type: ignore[union-attr]
+                body = wire.v2_output(as_bytes(value.value, "Success.value"))
             else:
                 body = wire.v2_output(None, wire.failure(value.code, value.message))  # type: ignore[union-attr]
             self._journal(OUTPUT, encode_frame(OUTPUT, body), "sys_write_output")
@@ -843,7 +843,7 @@ class LegacyVM(CoreVM):
 
 def _set_result(entry: Message, value: Success | Failure, value_field: str, failure_field: str) -> None:
     if value.__class__ is Success:
-        setattr(entry, value_field, as_bytes(value.value, "Success.value"))  # type: ignore[union-attr]
+        setattr(entry, value_field, as_bytes(value.value, "Success.value"))
     else:
         failure = getattr(entry, failure_field)
         failure.code = value.code  # type: ignore[union-attr]

@@ -14,6 +14,7 @@ error message.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from google.protobuf.message import Message
 
@@ -52,18 +53,19 @@ def describe(value: object) -> str:
         return f"{value[:_PREVIEW]!r}... ({len(value)} characters)"
     if isinstance(value, Message):
         descriptor = value.DESCRIPTOR
+        fields: Any = value  # the generated classes of both protocol versions
         if descriptor.name == "Failure":
-            return f"failure [{value.code}] {describe(value.message)}"
+            return f"failure [{fields.code}] {describe(fields.message)}"
         if descriptor.name == "Value":
-            return describe(value.content)
+            return describe(fields.content)
         if descriptor.name in ("Empty", "Void"):
             return "empty"
         if descriptor.name == "Header":
-            return f"{value.key}: {value.value}"
+            return f"{fields.key}: {fields.value}"
         parts = [f"{field.name}={describe(field_value)}" for field, field_value in value.ListFields()]
         return f"{descriptor.name}({', '.join(parts)})"
     if isinstance(value, Sequence) or (hasattr(value, "__len__") and hasattr(value, "__iter__")):
-        return "[" + ", ".join(describe(item) for item in value) + "]"  # type: ignore[attr-defined]
+        return "[" + ", ".join(describe(item) for item in value) + "]"
     return repr(value)
 
 
