@@ -8,14 +8,9 @@ from __future__ import annotations
 
 import base64
 import email.message
-import glob
-import importlib.machinery
-import importlib.util
 import json
-import os
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -590,32 +585,9 @@ def test_base58_known_values(text: str, data: bytes) -> None:
 # ---- differential: the Rust core embedded in restate-sdk 0.4.0 (optional) ----
 
 
-def _rust_core() -> ModuleType | None:
-    path = os.environ.get("RESTATE_REF_V040_SO")
-    if not path:
-        root = Path(__file__).resolve().parent.parent / ".cache" / "refcores" / "v0.4.0"
-        found = sorted(glob.glob(str(root / "restate" / "_internal*.so")) + glob.glob(str(root / "_internal*.so")))
-        path = found[0] if found else None
-    if not path or not os.path.exists(path):
-        return None
-    name = "ref_restate_040._internal"
-    loader = importlib.machinery.ExtensionFileLoader(name, path)
-    spec = importlib.util.spec_from_file_location(name, path, loader=loader)
-    if spec is None:
-        return None
-    module = importlib.util.module_from_spec(spec)
-    try:
-        loader.exec_module(module)
-    except ImportError:
-        return None
-    return module
-
-
 @pytest.mark.differential
-def test_same_verdicts_as_the_rust_core() -> None:
-    rust = _rust_core()
-    if rust is None:
-        pytest.skip("no restate-sdk 0.4.0 extension (set RESTATE_REF_V040_SO or fill .cache/refcores/v0.4.0)")
+def test_same_verdicts_as_the_rust_core(ref040: ModuleType) -> None:
+    rust = ref040
     signer, other = Signer(), Signer()
     now = int(time.time())
     claims = json.dumps({"aud": PATH, "nbf": now - 60, "iat": now, "exp": now + 60}).encode()

@@ -1,4 +1,4 @@
-"""Fixtures of the differential tests: the Rust reference cores.
+"""Shared fixtures: the Rust reference cores (differential tests, identity comparison).
 
 Each fixture is session-scoped and skips its tests, with the reason, when the
 reference wheel cannot be obtained (no network, another platform or Python;
@@ -13,7 +13,7 @@ from types import ModuleType
 
 import pytest
 
-_TOOLS = Path(__file__).resolve().parents[2] / "tools"
+_TOOLS = Path(__file__).resolve().parents[1] / "tools"
 if str(_TOOLS) not in sys.path:
     sys.path.insert(0, str(_TOOLS))
 
