@@ -670,7 +670,8 @@ class CurrentVM(CoreVM):
         try:
             if cls is not Processing and cls is not Replaying:
                 raise self._state_error("notify_await_point")
-            if handle not in self._handles:
+            key = self._handles.get(handle)
+            if key is None:
                 raise VMError(
                     INTERNAL,
                     f"Awaiting handle {handle}, which was never created or whose result was already taken",
@@ -682,7 +683,9 @@ class CurrentVM(CoreVM):
                     f"Trying to await two async results at the same time: {point} and {handle}",
                 )
             state.await_point = handle  # type: ignore[attr-defined]
-            self._await(state, handle)
+            ready = self._ready
+            if key not in ready or CANCEL in ready:  # else: the result is there, nothing to decide
+                self._await(state, handle)
         except VMError as error:
             self._fail(error)
 
