@@ -130,6 +130,17 @@ class Decoder:
             f"more than the limit of {self._max} bytes",
         )
 
+    def feed(self, data: bytes | bytearray | memoryview) -> list[tuple[int, bytes]]:
+        """``push(data)`` then ``frames()``, with a shortcut for a chunk that is exactly one frame."""
+        if data.__class__ is bytes and self._offset == len(self._buffer) and len(data) >= HEADER_SIZE:
+            message_type, _, length = _unpack_header_from(data, 0)
+            if len(data) == HEADER_SIZE + length and length <= self._max:
+                self._buffer = b""
+                self._offset = 0
+                return [(message_type, data)]
+        self.push(data)
+        return self.frames()
+
     def frames(self) -> list[tuple[int, bytes]]:
         """Every complete message pushed so far, as ``(type, frame)``; the frame includes its header.
 
@@ -139,6 +150,8 @@ class Decoder:
         buffer = self._buffer
         offset = self._offset
         size = len(buffer)
+        if size - offset < HEADER_SIZE:
+            return []
         limit = self._max
         frames: list[tuple[int, bytes]] = []
         append = frames.append

@@ -237,10 +237,11 @@ class CoreVM:
         if self._state.__class__ is Failed:
             return
         decoder = self._decoder
-        decoder.push(buffer)
         try:
-            while frames := decoder.frames():
+            frames = decoder.feed(buffer)
+            while frames:
                 self._on_frames(frames)
+                frames = decoder.frames()
         except VMError as error:
             self._fail(error, related=False)
 

@@ -146,6 +146,9 @@ _EMPTY_INPUT_FRAME: Final = encode_frame(INPUT, b"")
 _CLEAR_ALL_STATE_FRAME: Final = encode_frame(CLEAR_ALL_STATE, b"")
 _AWAKEABLE_FRAME: Final = encode_frame(AWAKEABLE, b"")
 _GET: Final = "sys_state_get"
+# Immutable, so one instance serves every run that was not retried before.
+_FIRST_TRY: Final = EntryRetryInfo()
+_NOT_EXECUTED_FIRST_TRY: Final = NotExecuted(_FIRST_TRY)
 _RUN: Final = "sys_run_enter"
 
 
@@ -226,6 +229,30 @@ def _result_value(message: Message) -> Value | None:
     return None
 
 
+def _result_suffix(frame: bytes, start: int) -> Value | None:
+    """The value of the single ``result`` field (empty 13, value 14, failure 15) that fills
+    ``frame[start:]``, or ``None`` if the rest is anything else (the caller decodes it)."""
+    rest = len(frame) - start
+    if rest < 2:
+        return None
+    tag = frame[start]
+    size = frame[start + 1]
+    if size >= 0x80 or rest != size + 2:  # a multi-byte length: leave it to protobuf
+        return None
+    if tag == 0x72:  # 14: value
+        return new_success(frame[start + 2 :])
+    if tag == 0x6A and size == 0:  # 13: empty
+        return VOID
+    if tag == 0x7A:  # 15: failure
+        failure = v2.Failure()
+        try:
+            failure.ParseFromString(frame[start + 2 :])
+        except DecodeError:
+            return None
+        return _failure_value(failure)
+    return None
+
+
 def _state_keys(raw_keys: list[bytes]) -> StateKeys:
     try:
         keys = [key.decode("utf-8") for key in raw_keys]
@@ -235,21 +262,32 @@ def _state_keys(raw_keys: list[bytes]) -> StateKeys:
     return StateKeys(keys)
 
 
-def _completion_value(completion: v2.CompletionMessage, read_as: int) -> Value:
-    which = completion.WhichOneof("result")
+def _completion(body: bytes) -> tuple[int, Value]:
+    """A CompletionMessage: the entry index and its result, read as a plain value."""
+    if len(body) >= 4 and body[0] == 0x08 and body[1] < 0x80:  # the usual shapes, without protobuf
+        value = _result_suffix(body, 2)
+        if value is not None:
+            return body[1], value
+    completion: v2.CompletionMessage = _decode(v2.CompletionMessage, body)  # type: ignore[assignment]
+    value = _result_value(completion)
+    if value is None:
+        raise VMError(PROTOCOL_VIOLATION, "The completion message MUST contain a result")
+    return completion.entry_index, value
+
+
+def _read_completion(result: Value, read_as: int) -> Value:
+    """A completion's result as the entry it completes reads it (state keys are a nested message)."""
     if read_as == _AS_STATE_KEYS:
-        if which == "empty":
+        if result is VOID:
             raise VMError(PROTOCOL_VIOLATION, "Unexpected empty value variant for state keys")
-        if which == "value":
+        if result.__class__ is Success:
             message = v2.GetStateKeysEntryMessage.StateKeys()
             try:
-                message.ParseFromString(completion.value)
+                message.ParseFromString(result.value)
             except DecodeError as error:
                 raise VMError(PROTOCOL_VIOLATION, f"Cannot decode state keys message: {error}") from None
             return _state_keys(list(message.keys))
-    value = _result_value(completion)
-    assert value is not None  # completions without a result are rejected on arrival
-    return value
+    return result
 
 
 def _decode(cls: type[Message], body: bytes) -> Message:
@@ -289,9 +327,9 @@ class LegacyVM(CoreVM):
         self._entry_name = ""
         # Results by entry index, ready to be taken.
         self._ready: dict[int, Value] = {}
-        # Per entry index: a completion that arrived before its entry was read,
-        # or how to read the completion an entry still waits for.
-        self._pending: dict[int, v2.CompletionMessage | int] = {}
+        # Per entry index: the result of a completion that arrived before its entry
+        # was read, or how to read the completion an entry still waits for (an int).
+        self._pending: dict[int, Value | int] = {}
         # Run results wait here, in index order, until the runtime acks them.
         self._last_acked = 0
         self._waiting_ack: deque[tuple[int, Value]] = deque()
@@ -341,17 +379,17 @@ class LegacyVM(CoreVM):
                 return
             if state.__class__ is WaitingStart:
                 raise _unexpected_state(state, "CompletionMessage")
-            completion: v2.CompletionMessage = _decode(v2.CompletionMessage, body)  # type: ignore[assignment]
-            if completion.WhichOneof("result") is None:
-                raise VMError(PROTOCOL_VIOLATION, "The completion message MUST contain a result")
-            self._on_completion(completion)
+            self._on_completion(*_completion(body))
         elif message_type == ENTRY_ACK:
             if state.__class__ is Ended or state.__class__ is Suspended:
                 return
             if state.__class__ is WaitingStart:
                 raise _unexpected_state(state, "EntryAckMessage")
-            ack: v2.EntryAckMessage = _decode(v2.EntryAckMessage, body)  # type: ignore[assignment]
-            self._notify_ack(ack.entry_index)
+            if len(body) == 2 and body[0] == 0x08 and body[1] < 0x80:  # the usual {entry_index: 1}
+                self._notify_ack(body[1])
+            else:
+                ack: v2.EntryAckMessage = _decode(v2.EntryAckMessage, body)  # type: ignore[assignment]
+                self._notify_ack(ack.entry_index)
         elif message_type == START:
             if state.__class__ is not WaitingStart:
                 raise VMError(PROTOCOL_VIOLATION, f"Unexpected StartMessage in state {type(state).name}")  # type: ignore[attr-defined]
@@ -382,14 +420,13 @@ class LegacyVM(CoreVM):
             )
         self._set_state(WaitingReplayEntries())
 
-    def _on_completion(self, completion: v2.CompletionMessage) -> None:
-        index = completion.entry_index
+    def _on_completion(self, index: int, result: Value) -> None:
         pending = self._pending.get(index)
         if pending is None:
-            self._pending[index] = completion
+            self._pending[index] = result
         elif pending.__class__ is int:
             del self._pending[index]
-            self._ready[index] = _completion_value(completion, pending)
+            self._ready[index] = _read_completion(result, pending)
         elif self._debug:
             # A second completion for an entry not read yet: the first one stands.
             logger.debug("ignoring a duplicate completion for entry %d", index)
@@ -400,7 +437,7 @@ class LegacyVM(CoreVM):
             self._pending[index] = read_as
         elif pending.__class__ is not int:
             del self._pending[index]
-            self._ready[index] = _completion_value(pending, read_as)  # type: ignore[arg-type]
+            self._ready[index] = _read_completion(pending, read_as)  # type: ignore[arg-type]
 
     def _notify_ack(self, index: int) -> None:
         if index <= self._last_acked:
@@ -442,6 +479,30 @@ class LegacyVM(CoreVM):
         our entry, else the recorded entry (its ignored fields, e.g. the
         result, differ from ours).
         """
+        recorded = self._write_or_pop(ty, frame, event, name)
+        if recorded is None or recorded == frame:
+            return None
+        return self._check_replayed(ty, recorded, frame)
+
+    def _journal_result(self, ty: int, frame: bytes, event: str, own: Value | None, name: str = "") -> Value | None:
+        """Like ``_journal`` for an entry with a result: the result that now stands in the journal.
+
+        ``own`` is the result ``frame`` carries (``None``: none, a completion
+        will bring it).
+        """
+        recorded = self._write_or_pop(ty, frame, event, name)
+        if recorded is None or recorded == frame:
+            return own
+        body = frame[HEADER_SIZE:]
+        if recorded.startswith(body, HEADER_SIZE) and recorded[1] == frame[1] and recorded[0] == frame[0]:
+            # The usual replay of a completed entry: our entry plus the recorded result, and nothing else.
+            value = _result_suffix(recorded, HEADER_SIZE + len(body))
+            if value is not None:
+                return value
+        return _result_value(self._check_replayed(ty, recorded, frame))
+
+    def _write_or_pop(self, ty: int, frame: bytes, event: str, name: str) -> bytes | None:
+        """Write ``frame`` (Processing: returns ``None``) or pop the recorded entry (Replaying: returns it)."""
         self._index += 1
         self._entry_type = ty
         self._entry_name = name
@@ -461,9 +522,7 @@ class LegacyVM(CoreVM):
             self._set_state(Processing(state.await_point))
         if self._debug:
             logger.debug("replaying entry %d: %s", self._index, _ENTRY_NAMES[ty])
-        if recorded == frame:
-            return None
-        return self._check_replayed(ty, recorded, frame)
+        return recorded
 
     def _check_replayed(self, ty: int, recorded_frame: bytes, frame: bytes) -> Message:
         """The recorded entry, if it matches ``frame`` on every compared field (not byte for byte)."""
@@ -481,9 +540,8 @@ class LegacyVM(CoreVM):
 
     def _completable(self, ty: int, frame: bytes, event: str, own: Value | None) -> int:
         """A completable entry; ``own`` is the result ``frame`` carries (``None``: none)."""
-        recorded = self._journal(ty, frame, event)
+        value = self._journal_result(ty, frame, event, own)
         index = self._index
-        value = own if recorded is None else _result_value(recorded)
         if value is None:
             self._expect_completion(index, _AS_VALUE)
         else:
@@ -582,9 +640,7 @@ class LegacyVM(CoreVM):
                 if self._debug:
                     logger.debug("replaying entry %d: get state", self._index + 1)
             else:
-                recorded = self._journal(GET_STATE, frame, _GET)
-                if recorded is not None:
-                    value = _result_value(recorded)
+                value = self._journal_result(GET_STATE, frame, _GET, value)
                 self._index -= 1
             self._index = index = self._index + 1
             self._entry_type = GET_STATE
@@ -757,11 +813,11 @@ class LegacyVM(CoreVM):
                 if state.run is not None:
                     raise VMError(INTERNAL, "A syscall was invoked from within a run operation")
                 state.run = name
-                return NotExecuted(self._retry_info())
+                info = self._retry_info()
+                return _NOT_EXECUTED_FIRST_TRY if info is _FIRST_TRY else NotExecuted(info)
             # Replaying: the recorded run carries its result, the expected entry (name only) does not.
             frame = encode_frame(RUN, wire.bytes_field(b"\x62", name.encode()) if name else b"")
-            recorded = self._journal(RUN, frame, _RUN, name)
-            value = None if recorded is None else _result_value(recorded)
+            value = self._journal_result(RUN, frame, _RUN, None, name)
             if value is None:
                 raise VMError(PROTOCOL_VIOLATION, "Expected RunEntryMessage to contain a result")
             return Executed(value)  # type: ignore[arg-type]
@@ -774,7 +830,7 @@ class LegacyVM(CoreVM):
         start = self._start
         assert start is not None
         if self._index != start.known_entries or start.retry_count == 0:
-            return EntryRetryInfo()
+            return _FIRST_TRY
         return EntryRetryInfo(start.retry_count, timedelta(milliseconds=start.retry_duration_ms))
 
     def sys_run_exit(self, result: Success | Failure | RetryableFailure, retry_policy: RetryPolicy) -> int:
