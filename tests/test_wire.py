@@ -153,3 +153,87 @@ def test_v5_call(service: str, handler: str, parameter: bytes, key: str, id_comp
         result_completion_id=result,
     )
     assert wire.v5_call(service, handler, parameter, key, id_completion, result) == expected.SerializeToString()
+
+
+# ---- the hand-written readers agree with the generated classes ----
+
+results = st.one_of(
+    st.just(("empty", None)),
+    st.tuples(st.just("value"), data),
+    st.tuples(st.just("failure"), st.tuples(u32, text)),
+)
+
+
+@given(u32, results)
+def test_v2_completion_reader(index: int, result: tuple[str, object]) -> None:
+    from restate_core import VOID, Failure, Success
+    from restate_core.vm._legacy import _completion
+
+    message = v2.CompletionMessage(entry_index=index)
+    kind, payload = result
+    if kind == "empty":
+        message.empty.SetInParent()
+        expected: object = VOID
+    elif kind == "value":
+        message.value = payload  # type: ignore[assignment]
+        expected = Success(payload)  # type: ignore[arg-type]
+    else:
+        code, text_ = payload  # type: ignore[misc]
+        message.failure.code, message.failure.message = code, text_
+        expected = Failure(code & 0xFFFF, text_)
+    assert _completion(message.SerializeToString()) == (index, expected)
+
+
+@given(u32, st.one_of(st.just(None), data))
+def test_v5_completion_notification_reader(completion_id: int, content: bytes | None) -> None:
+    from restate_core import VOID, Success
+    from restate_core.vm._current import _completion_notification
+
+    message = v5.NotificationTemplate(completion_id=completion_id)
+    if content is None:
+        message.void.SetInParent()
+        expected: object = VOID
+    else:
+        message.value.content = content
+        expected = Success(content)
+    read = _completion_notification(message.SerializeToString())
+    # The fast reader either declines (the VM then decodes with protobuf) or agrees exactly.
+    assert read is None or read == (completion_id, expected)
+    if completion_id < 128 and (content is None or len(content) < 126):
+        assert read == (completion_id, expected)
+
+
+@given(u32, text)
+def test_v5_invocation_id_notification_reader(completion_id: int, invocation_id: str) -> None:
+    from restate_core.vm._current import _completion_notification
+
+    body = v5.NotificationTemplate(completion_id=completion_id, invocation_id=invocation_id).SerializeToString()
+    read = _completion_notification(body)
+    assert read is None or read == (completion_id, invocation_id)
+    if completion_id < 128 and len(invocation_id.encode()) < 128:
+        assert read == (completion_id, invocation_id)
+
+
+@given(st.binary(max_size=40))
+def test_fast_readers_never_accept_garbage_protobuf_would_read_differently(body: bytes) -> None:
+    from google.protobuf.message import DecodeError
+
+    from restate_core import VOID, Success
+    from restate_core.vm._current import _completion_notification
+
+    read = _completion_notification(body)
+    if read is None:
+        return
+    message = v5.NotificationTemplate()
+    try:
+        message.ParseFromString(body)
+    except DecodeError:
+        raise AssertionError(f"accepted {body!r}, which protobuf rejects") from None
+    assert message.completion_id == read[0]
+    which = message.WhichOneof("result")
+    if which == "void":
+        assert read[1] == VOID
+    elif which == "invocation_id":
+        assert read[1] == message.invocation_id
+    else:
+        assert read[1] == Success(message.value.content)

@@ -179,6 +179,9 @@ _COMPARISONS: Final = {
 }
 
 _CANCELLED = Failure(409, "cancelled")
+# Immutable, so one instance serves every run that was not retried before.
+_FIRST_TRY: Final = EntryRetryInfo()
+_NOT_EXECUTED_FIRST_TRY: Final = NotExecuted(_FIRST_TRY)
 _END_FRAME: Final = encode_frame(END, b"")
 _EMPTY_INPUT_FRAME: Final = encode_frame(INPUT, b"")
 _CLEAR_ALL_STATE_FRAME: Final = encode_frame(CLEAR_ALL_STATE, b"")
@@ -213,6 +216,36 @@ def _decode(cls: type[Message], body: bytes) -> Message:
     except DecodeError as error:
         raise VMError(PROTOCOL_VIOLATION, f"cannot decode protocol message {cls.__name__}: {error}") from None
     return message
+
+
+def _completion_notification(body: bytes) -> tuple[int, Value | str] | None:
+    """The usual completion notifications, read without protobuf: ``(completion id, result)``.
+
+    ``{completion_id: 1 (< 128), void: 4 | value: 5 (Value, content < 126 bytes) |
+    invocation_id: 16 (< 128 bytes)}``; ``None`` for anything else (the caller decodes it).
+    """
+    size = len(body)
+    if size < 4 or body[0] != 0x08 or body[1] >= 0x80:
+        return None
+    tag = body[2]
+    if tag == 0x22:  # 4: void
+        if size == 4 and body[3] == 0:
+            return body[1], VOID
+    elif tag == 0x82 and size >= 5 and body[3] == 0x01:  # 16: invocation_id (a two-byte tag)
+        length = body[4]
+        if length < 0x80 and size == length + 5:
+            try:
+                return body[1], body[5:].decode()
+            except UnicodeDecodeError:
+                return None
+    elif tag == 0x2A:  # 5: value, a Value message
+        length = body[3]
+        if length < 0x80 and size == length + 4:
+            if length == 0:
+                return body[1], new_success(b"")
+            if length >= 2 and body[4] == 0x0A and body[5] == length - 2:  # Value{content: 1}
+                return body[1], new_success(body[6:])
+    return None
 
 
 def _failure(failure: v5.Failure) -> Failure:
@@ -430,17 +463,21 @@ class CurrentVM(CoreVM):
             return
         if cls is WaitingStart:
             raise _unexpected_state(state, f"notification 0x{message_type:04X}")
+        fast = _completion_notification(body)
+        if fast is not None:
+            if cls is Processing and fast[0] >= self._next_completion_id:
+                raise self._unknown_completion(message_type, fast[0])
+            self._queue.append(fast)
+            if cls is WaitingReplayEntries:
+                self._count_replay_message(state)  # type: ignore[arg-type]
+            return
         notification: v5.NotificationTemplate = _decode(v5.NotificationTemplate, body)  # type: ignore[assignment]
         which_id = notification.WhichOneof("id")
         key: NotificationKey
         if which_id == "completion_id":
             key = notification.completion_id
             if cls is Processing and key >= self._next_completion_id:
-                raise VMError(
-                    PROTOCOL_VIOLATION,
-                    f"Received a notification (type 0x{message_type:04X}) for completion id {key}, "
-                    "which no command of this invocation has",
-                )
+                raise self._unknown_completion(message_type, key)
         elif which_id == "signal_id":
             key = -notification.signal_id
         elif which_id == "signal_name":
@@ -464,6 +501,13 @@ class CurrentVM(CoreVM):
         self._queue.append((key, value))
         if cls is WaitingReplayEntries:
             self._count_replay_message(state)  # type: ignore[arg-type]
+
+    def _unknown_completion(self, message_type: int, completion_id: int) -> VMError:
+        return VMError(
+            PROTOCOL_VIOLATION,
+            f"Received a notification (type 0x{message_type:04X}) for completion id {completion_id}, "
+            "which no command of this invocation has",
+        )
 
     def _on_input_closed(self) -> None:
         state = self._state
@@ -986,13 +1030,15 @@ class CurrentVM(CoreVM):
                     raise VMError(PROTOCOL_VIOLATION, f"The result of run '{name}' is neither a value nor a failure")
                 return Executed(value)
             state = self._state
-            info = EntryRetryInfo()
             start = self._start
             assert start is not None
             if state.__class__ is Processing and state.first_entry and start.retry_count:
+                # The first command after the replayed ones: the StartMessage's counters apply.
                 info = EntryRetryInfo(start.retry_count, timedelta(milliseconds=start.retry_duration_ms))
-            self._run = _PendingRun(completion_id, self._command_index, name, info)
-            return NotExecuted(info)
+                self._run = _PendingRun(completion_id, self._command_index, name, info)
+                return NotExecuted(info)
+            self._run = _PendingRun(completion_id, self._command_index, name, _FIRST_TRY)
+            return _NOT_EXECUTED_FIRST_TRY
         except VMError as error:
             raise self._fail(error) from None
 
