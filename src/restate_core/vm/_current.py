@@ -789,7 +789,9 @@ class CurrentVM(CoreVM):
             self._command_type = INPUT
             self._command_name = ""
             recorded = self._pop(state)
-            command: v5.InputCommandMessage = self._check(recorded, INPUT, _EMPTY_INPUT_FRAME)  # type: ignore[assignment]
+            if _frame_type(recorded) != INPUT:  # any Input command matches: no field comparison
+                raise type_mismatch("command 0", _command_text(_frame_type(recorded)), _command_text(INPUT))
+            command: v5.InputCommandMessage = _decode(v5.InputCommandMessage, recorded[HEADER_SIZE:])  # type: ignore[assignment]
             start = self._start
             assert start is not None
             return Input(
