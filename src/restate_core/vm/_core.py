@@ -19,17 +19,20 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from google.protobuf.message import DecodeError, Message
 
 from .._errors import INTERNAL, PROTOCOL_VIOLATION, UNSUPPORTED_MEDIA_TYPE, VMError
-from .._values import Header, Input, NonEmptyValue, ResponseHead, Target, Value
+from .._values import EntryRetryInfo, Failure, Header, Input, NonEmptyValue, ResponseHead, Target, Value
 from ..headers import HeadersLike, header_value
 from ..protocol._framing import DEFAULT_MAX_MESSAGE_SIZE, Decoder
 from ..protocol._version import CONTENT_TYPE_PREFIX, SUPPORTED_VERSIONS, Version
+from ._args import check_duration
 from ._eager import EagerState
 
 if TYPE_CHECKING:
-    from .._values import Executed, Failure, NotExecuted, RetryableFailure, Success
+    from .._values import Executed, NotExecuted, RetryableFailure, Success
     from ..retries import RetryPolicy
 
 __all__ = [
@@ -94,7 +97,38 @@ def negotiate(request_headers: HeadersLike) -> Version:
     return version
 
 
-# ---- terminal states shared by both models ----
+# ---- states and helpers shared by both models ----
+
+
+class WaitingStart:
+    """Nothing received yet: the StartMessage comes first."""
+
+    __slots__ = ()
+    name: ClassVar[str] = "WaitingStart"
+
+
+WAITING_START = WaitingStart()
+
+
+def unexpected_state(state: object, event: str) -> VMError:
+    """571: ``event`` is not allowed in ``state``."""
+    return VMError(PROTOCOL_VIOLATION, f"Unexpected state {type(state).name} when invoking '{event}'")  # type: ignore[attr-defined]
+
+
+def decode_body(cls: type[Message], body: bytes, code: int) -> Message:
+    """Decode a message body; a malformed one is a ``VMError`` with ``code``."""
+    message = cls()
+    try:
+        message.ParseFromString(body)
+    except DecodeError as error:
+        raise VMError(code, f"cannot decode protocol message {cls.__name__}: {error}") from None
+    return message
+
+
+def failure_from(message: Any) -> Failure:
+    """A protocol ``Failure`` message (either version) as a value; codes are u16, larger ones truncated as
+    the Rust core does."""
+    return Failure(message.code & 0xFFFF, message.message)
 
 
 class Ended:
@@ -214,6 +248,35 @@ class CoreVM:
 
     def _error_frame(self, error: VMError, next_retry_delay: timedelta | None, related: Related) -> bytes:
         raise NotImplementedError
+
+    def _begin(self, start: Any) -> None:
+        """What every StartMessage sets up: the eager state, and the check that a journal follows."""
+        self._eager = EagerState.from_state_map(start.state_map, start.partial_state)
+        if start.known_entries == 0:
+            raise VMError(INTERNAL, "Known entries is zero, expected >= 1")
+        if self._debug:
+            logger.debug(
+                "start: invocation %s, %d known entries, %d eager state entries (partial: %s)",
+                start.debug_id,
+                start.known_entries,
+                len(start.state_map),
+                start.partial_state,
+            )
+
+    def _give_up_or_retry(
+        self, failure: Failure, attempt: timedelta, so_far: EntryRetryInfo, policy: RetryPolicy, related: Related
+    ) -> Failure:
+        """A run failed with a retryable ``failure``: ask ``policy``.
+
+        To retry, the attempt fails (ErrorMessage with the failure's code and
+        the policy's delay) and this raises the ``VMError``; otherwise the
+        failure is returned, to become the run's terminal result.
+        """
+        check_duration(attempt, "attempt_duration")
+        decision = policy.decide(EntryRetryInfo(so_far.retry_count + 1, so_far.retry_loop_duration + attempt))
+        if decision.retry:
+            raise self._fail(VMError(failure.code, failure.message), decision.delay, related)
+        return failure
 
     def _on_frames(self, frames: list[tuple[int, bytes]]) -> None:
         """Handle input messages, ``(type, frame)`` with the frame's 8 header bytes, in order."""

@@ -44,7 +44,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import ClassVar, Final
 
-from google.protobuf.message import DecodeError, Message
+from google.protobuf.message import Message
 
 from .._errors import AWAITING_TWO_ASYNC_RESULTS, CLOSED, INTERNAL, PROTOCOL_VIOLATION, SuspendedError, VMError
 from .._values import (
@@ -70,8 +70,23 @@ from ..protocol._framing import HEADER_SIZE, encode_frame
 from ..protocol._version import Version
 from ..retries import RetryPolicy, delay_millis
 from ._args import as_bytes, check_duration, check_failure, check_non_empty_value, check_str, check_target, utf8
-from ._core import ENDED, SUSPENDED, CoreVM, Ended, Failed, Related, Suspended, logger, register_model
-from ._eager import UNKNOWN, EagerState
+from ._core import (
+    ENDED,
+    SUSPENDED,
+    WAITING_START,
+    CoreVM,
+    Ended,
+    Failed,
+    Related,
+    Suspended,
+    WaitingStart,
+    decode_body,
+    failure_from,
+    logger,
+    register_model,
+    unexpected_state,
+)
+from ._eager import UNKNOWN
 from ._ids import awakeable_id, epoch_millis_after, sha256_random_seed
 from ._mismatch import Comparison, field_mismatch, missing_entry, type_mismatch
 
@@ -205,17 +220,8 @@ def _closed(event: str) -> VMError:
     return VMError(CLOSED, f"State machine was closed when invoking '{event}'")
 
 
-def _unexpected_state(state: object, event: str) -> VMError:
-    return VMError(PROTOCOL_VIOLATION, f"Unexpected state {type(state).name} when invoking '{event}'")  # type: ignore[attr-defined]
-
-
 def _decode(cls: type[Message], body: bytes) -> Message:
-    message = cls()
-    try:
-        message.ParseFromString(body)
-    except DecodeError as error:
-        raise VMError(PROTOCOL_VIOLATION, f"cannot decode protocol message {cls.__name__}: {error}") from None
-    return message
+    return decode_body(cls, body, PROTOCOL_VIOLATION)  # V5+: a protocol violation
 
 
 def _completion_notification(body: bytes) -> tuple[int, Value | str] | None:
@@ -248,11 +254,6 @@ def _completion_notification(body: bytes) -> tuple[int, Value | str] | None:
     return None
 
 
-def _failure(failure: v5.Failure) -> Failure:
-    # Codes are u16 in the API; larger values are truncated as the Rust core does.
-    return Failure(failure.code & 0xFFFF, failure.message)
-
-
 def _set_value(message: Message, value: Success | Failure, value_field: str, failure_field: str) -> None:
     if value.__class__ is Success:
         getattr(message, value_field).content = as_bytes(value.value, "Success.value")
@@ -263,11 +264,6 @@ def _set_value(message: Message, value: Success | Failure, value_field: str, fai
 
 
 # ---- states: each carries only its own data ----
-
-
-class WaitingStart:
-    __slots__ = ()
-    name: ClassVar[str] = "WaitingStart"
 
 
 class WaitingReplayEntries:
@@ -298,9 +294,6 @@ class Processing:
         self.await_point = await_point
         #: No command written yet in this attempt: the StartMessage's retry counters apply.
         self.first_entry = True
-
-
-_WAITING_START = WaitingStart()
 
 
 class _StartInfo:
@@ -351,7 +344,7 @@ class CurrentVM(CoreVM):
 
     def __init__(self, request_headers: HeadersLike, *, clock: Callable[[], float] = time.time) -> None:
         super().__init__(request_headers, clock=clock)
-        self._state: object = _WAITING_START
+        self._state: object = WAITING_START
         self._start: _StartInfo | None = None
         # The journal position: the last command created (-1: none yet).
         self._command_index = -1
@@ -398,7 +391,7 @@ class CurrentVM(CoreVM):
             return state.error
         if state.__class__ is Ended or state.__class__ is Suspended:
             return _closed(event)
-        return _unexpected_state(state, event)
+        return unexpected_state(state, event)
 
     # ---- input ----
 
@@ -432,24 +425,8 @@ class CurrentVM(CoreVM):
             raise VMError(PROTOCOL_VIOLATION, f"unknown protocol.message code 0x{message_type:04X}")
 
     def _on_start(self, start: v5.StartMessage) -> None:
-        values: dict[str, bytes | None] = {}
-        for entry in start.state_map:
-            try:
-                values[entry.key.decode("utf-8")] = entry.value
-            except UnicodeDecodeError as error:
-                raise VMError(INTERNAL, f"Cannot convert a eager state key into UTF-8 String: {error}") from None
-        self._eager = EagerState(values, start.partial_state)
         self._start = _StartInfo(start, self._version)
-        if start.known_entries == 0:
-            raise VMError(INTERNAL, "Known entries is zero, expected >= 1")
-        if self._debug:
-            logger.debug(
-                "start: invocation %s, %d known entries, %d eager state entries (partial: %s)",
-                start.debug_id,
-                start.known_entries,
-                len(values),
-                start.partial_state,
-            )
+        self._begin(start)
         self._set_state(WaitingReplayEntries())
 
     def _count_replay_message(self, state: WaitingReplayEntries) -> None:
@@ -462,7 +439,7 @@ class CurrentVM(CoreVM):
         if cls is Ended or cls is Suspended:
             return
         if cls is WaitingStart:
-            raise _unexpected_state(state, f"notification 0x{message_type:04X}")
+            raise unexpected_state(state, f"notification 0x{message_type:04X}")
         fast = _completion_notification(body)
         if fast is not None:
             if cls is Processing and fast[0] >= self._next_completion_id:
@@ -491,7 +468,7 @@ class CurrentVM(CoreVM):
         elif which == "void":
             value = VOID
         elif which == "failure":
-            value = _failure(notification.failure)
+            value = failure_from(notification.failure)
         elif which == "invocation_id":
             value = notification.invocation_id
         elif which == "state_keys":
@@ -1057,13 +1034,8 @@ class CurrentVM(CoreVM):
             value: Success | Failure
             if result.__class__ is RetryableFailure:
                 failure = check_failure(result.failure)
-                attempt = check_duration(result.attempt_duration, "attempt_duration")
-                decision = retry_policy.decide(
-                    EntryRetryInfo(run.info.retry_count + 1, run.info.retry_loop_duration + attempt)
-                )
-                if decision.retry:
-                    raise self._fail(VMError(failure.code, failure.message), decision.delay, (run.index, run.name, RUN))
-                value = failure
+                related = (run.index, run.name, RUN)
+                value = self._give_up_or_retry(failure, result.attempt_duration, run.info, retry_policy, related)
             else:
                 value = check_non_empty_value(result, "result")  # type: ignore[arg-type]
             if value.__class__ is Success:

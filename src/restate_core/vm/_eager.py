@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Iterable
+from typing import Any, Final
+
+from .._errors import INTERNAL, VMError
 
 __all__ = ["UNKNOWN", "EagerState"]
 
@@ -33,6 +36,20 @@ class EagerState:
     def __init__(self, values: dict[str, bytes | None] | None = None, partial: bool = True) -> None:
         self.values: dict[str, bytes | None] = {} if values is None else values
         self.partial = partial
+
+    @classmethod
+    def from_state_map(cls, entries: Iterable[Any], partial: bool) -> EagerState:
+        """The eager state a StartMessage carries (``state_map`` entries with bytes ``key`` and ``value``).
+
+        Raises ``VMError`` (500) for a key that is not UTF-8.
+        """
+        values: dict[str, bytes | None] = {}
+        for entry in entries:
+            try:
+                values[entry.key.decode("utf-8")] = entry.value
+            except UnicodeDecodeError as error:
+                raise VMError(INTERNAL, f"Cannot convert a eager state key into UTF-8 String: {error}") from None
+        return cls(values, partial)
 
     def get(self, key: str) -> bytes | _Unknown | None:
         """The value, ``None`` if known empty, or ``UNKNOWN``."""

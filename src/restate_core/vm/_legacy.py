@@ -61,8 +61,23 @@ from ..protocol._framing import COMPLETED, HEADER, HEADER_SIZE, REQUIRES_ACK, en
 from ..protocol._version import Version
 from ..retries import RetryPolicy, delay_millis
 from ._args import as_bytes, check_duration, check_failure, check_non_empty_value, check_str, check_target, utf8
-from ._core import ENDED, SUSPENDED, CoreVM, Ended, Failed, Related, Suspended, logger, register_model
-from ._eager import UNKNOWN, EagerState
+from ._core import (
+    ENDED,
+    SUSPENDED,
+    WAITING_START,
+    CoreVM,
+    Ended,
+    Failed,
+    Related,
+    Suspended,
+    WaitingStart,
+    decode_body,
+    failure_from,
+    logger,
+    register_model,
+    unexpected_state,
+)
+from ._eager import UNKNOWN
 from ._ids import awakeable_id, epoch_millis_after, sha256_random_seed
 from ._mismatch import Comparison, field_mismatch, type_mismatch
 
@@ -162,11 +177,6 @@ def _entry_text(ty: int) -> str:
 # ---- states: each carries only its own data ----
 
 
-class WaitingStart:
-    __slots__ = ()
-    name: ClassVar[str] = "WaitingStart"
-
-
 class WaitingReplayEntries:
     __slots__ = ("entries",)
     name: ClassVar[str] = "WaitingReplayEntries"
@@ -195,9 +205,6 @@ class Processing:
         self.await_point = await_point
 
 
-_WAITING_START = WaitingStart()
-
-
 class _StartInfo:
     __slots__ = ("debug_id", "id", "key", "known_entries", "retry_count", "retry_duration_ms")
 
@@ -212,11 +219,6 @@ class _StartInfo:
         self.retry_duration_ms: int = message.duration_since_last_stored_entry if v2_fields else 0
 
 
-def _failure_value(failure: v2.Failure) -> Failure:
-    # The protocol's codes are u16; larger values are truncated as the Rust core does.
-    return Failure(failure.code & 0xFFFF, failure.message)
-
-
 def _result_value(message: Message) -> Value | None:
     """The value of an entry's or completion's ``result`` oneof (``None`` when unset)."""
     which = message.WhichOneof("result")
@@ -225,7 +227,7 @@ def _result_value(message: Message) -> Value | None:
     if which == "empty":
         return VOID
     if which == "failure":
-        return _failure_value(message.failure)  # type: ignore[attr-defined]
+        return failure_from(message.failure)  # type: ignore[attr-defined]
     return None
 
 
@@ -249,7 +251,7 @@ def _result_suffix(frame: bytes, start: int) -> Value | None:
             failure.ParseFromString(frame[start + 2 :])
         except DecodeError:
             return None
-        return _failure_value(failure)
+        return failure_from(failure)
     return None
 
 
@@ -291,16 +293,7 @@ def _read_completion(result: Value, read_as: int) -> Value:
 
 
 def _decode(cls: type[Message], body: bytes) -> Message:
-    message = cls()
-    try:
-        message.ParseFromString(body)
-    except DecodeError as error:
-        raise VMError(INTERNAL, f"cannot decode protocol message type {cls.__name__}. Reason: {error}") from None
-    return message
-
-
-def _unexpected_state(state: object, event: str) -> VMError:
-    return VMError(PROTOCOL_VIOLATION, f"Unexpected state {type(state).name} when invoking '{event}'")  # type: ignore[attr-defined]
+    return decode_body(cls, body, INTERNAL)  # V1/V2: 500, as the protocol's original core
 
 
 class LegacyVM(CoreVM):
@@ -319,7 +312,7 @@ class LegacyVM(CoreVM):
 
     def __init__(self, request_headers: HeadersLike, *, clock: Callable[[], float] = time.time) -> None:
         super().__init__(request_headers, clock=clock)
-        self._state: object = _WAITING_START
+        self._state: object = WAITING_START
         self._start: _StartInfo | None = None
         # The journal position: the last entry created (-1: none yet).
         self._index = -1
@@ -354,7 +347,7 @@ class LegacyVM(CoreVM):
         state = self._state
         if state.__class__ is Failed:
             return state.error
-        return _unexpected_state(state, event)
+        return unexpected_state(state, event)
 
     # ---- input ----
 
@@ -378,13 +371,13 @@ class LegacyVM(CoreVM):
             if state.__class__ is Ended or state.__class__ is Suspended:
                 return
             if state.__class__ is WaitingStart:
-                raise _unexpected_state(state, "CompletionMessage")
+                raise unexpected_state(state, "CompletionMessage")
             self._on_completion(*_completion(body))
         elif message_type == ENTRY_ACK:
             if state.__class__ is Ended or state.__class__ is Suspended:
                 return
             if state.__class__ is WaitingStart:
-                raise _unexpected_state(state, "EntryAckMessage")
+                raise unexpected_state(state, "EntryAckMessage")
             if len(body) == 2 and body[0] == 0x08 and body[1] < 0x80:  # the usual {entry_index: 1}
                 self._notify_ack(body[1])
             else:
@@ -400,24 +393,8 @@ class LegacyVM(CoreVM):
             raise VMError(INTERNAL, f"unknown protocol.message code 0x{message_type:04X}")
 
     def _on_start(self, start: v2.StartMessage) -> None:
-        values: dict[str, bytes | None] = {}
-        for entry in start.state_map:
-            try:
-                values[entry.key.decode("utf-8")] = entry.value
-            except UnicodeDecodeError as error:
-                raise VMError(INTERNAL, f"Cannot convert a eager state key into UTF-8 String: {error}") from None
-        self._eager = EagerState(values, start.partial_state)
         self._start = _StartInfo(start, self._version)
-        if start.known_entries == 0:
-            raise VMError(INTERNAL, "Known entries is zero, expected >= 1")
-        if self._debug:
-            logger.debug(
-                "start: invocation %s, %d known entries, %d eager state entries (partial: %s)",
-                start.debug_id,
-                start.known_entries,
-                len(values),
-                start.partial_state,
-            )
+        self._begin(start)
         self._set_state(WaitingReplayEntries())
 
     def _on_completion(self, index: int, result: Value) -> None:
@@ -670,7 +647,7 @@ class LegacyVM(CoreVM):
             if which == "value":
                 self._ready[index] = _state_keys(list(entry.value.keys))
             elif which == "failure":
-                self._ready[index] = _failure_value(entry.failure)
+                self._ready[index] = failure_from(entry.failure)
             else:
                 self._expect_completion(index, _AS_STATE_KEYS)
             return index
@@ -846,7 +823,7 @@ class LegacyVM(CoreVM):
             value: Success | Failure
             if result.__class__ is RetryableFailure:
                 failure = check_failure(result.failure)
-                value = self._after_retryable_failure(failure, result.attempt_duration, retry_policy)
+                value = self._give_up_or_retry(failure, result.attempt_duration, self._retry_info(), retry_policy, True)
             else:
                 value = check_non_empty_value(result, "result")  # type: ignore[arg-type]
             if value.__class__ is Success:
@@ -863,15 +840,6 @@ class LegacyVM(CoreVM):
             return index
         except VMError as error:
             raise self._fail(error) from None
-
-    def _after_retryable_failure(self, failure: Failure, attempt: timedelta, policy: RetryPolicy) -> Failure:
-        """The run's terminal failure if the policy gives up; otherwise fail the attempt."""
-        check_duration(attempt, "attempt_duration")
-        info = self._retry_info()
-        decision = policy.decide(EntryRetryInfo(info.retry_count + 1, info.retry_loop_duration + attempt))
-        if decision.retry:
-            raise self._fail(VMError(failure.code, failure.message), decision.delay)
-        return failure
 
     def sys_write_output(self, value: NonEmptyValue) -> None:
         try:
