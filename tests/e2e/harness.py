@@ -176,11 +176,21 @@ class StackConfig:
 class Stack:
     """A Restate server and the example endpoint, registered, in one namespace."""
 
-    def __init__(self, ns: NetworkNamespace, config: StackConfig, workdir: Path, endpoint_port: int = 9080) -> None:
+    def __init__(
+        self,
+        ns: NetworkNamespace,
+        config: StackConfig,
+        workdir: Path,
+        endpoint_port: int = 9080,
+        server_config: str = "",
+        endpoint_args: tuple[str, ...] = (),
+    ) -> None:
         self.ns = ns
         self.config = config
         self.workdir = workdir
         self.endpoint_port = endpoint_port
+        self.server_config = server_config  # TOML for the server, if any
+        self.endpoint_args = endpoint_args
         self.run_log = workdir / "runs.log"
         self.invocation_log = workdir / "invocations.log"
         self.server: subprocess.Popen[bytes] | None = None
@@ -191,6 +201,10 @@ class Stack:
     def start_server(self) -> None:
         binary = restate_server_binary()
         env = {**os.environ, "DO_NOT_TRACK": "1", "RESTATE_DISABLE_TELEMETRY": "true"}
+        if self.server_config:
+            config_file = self.workdir / "restate.toml"
+            config_file.write_text(self.server_config)
+            env["RESTATE_CONFIG"] = str(config_file)
         log = open(self.workdir / "server.log", "wb")  # noqa: SIM115 - closed with the process
         self.server = self.ns.popen(
             [
@@ -238,6 +252,7 @@ class Stack:
                 str(self.config.max_protocol),
                 "--log-level",
                 "INFO",
+                *self.endpoint_args,
             ],
             env=env,
             cwd=str(ROOT),
@@ -303,12 +318,15 @@ class Stack:
 
 
 @contextlib.contextmanager
-def running_stack(ns: NetworkNamespace, config: StackConfig, workdir: Path) -> Iterator[Stack]:
-    stack = Stack(ns, config, workdir)
+def running_stack(
+    ns: NetworkNamespace, config: StackConfig, workdir: Path, *, register: bool = True, **options: Any
+) -> Iterator[Stack]:
+    stack = Stack(ns, config, workdir, **options)
     try:
         stack.start_server()
         stack.start_endpoint()
-        stack.register()
+        if register:
+            stack.register()
         yield stack
     finally:
         stack.stop()
