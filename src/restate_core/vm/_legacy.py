@@ -33,7 +33,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from datetime import timedelta
-from typing import ClassVar, Final
+from typing import Any, ClassVar, Final
 
 from google.protobuf.message import DecodeError, Message
 
@@ -456,7 +456,8 @@ class LegacyVM(CoreVM):
         our entry, else the recorded entry (its ignored fields, e.g. the
         result, differ from ours).
         """
-        recorded = self._write_or_pop(ty, frame, event, name)
+        self._advance(ty, name)
+        recorded = self._write_or_pop(ty, frame, event)
         if recorded is None or recorded == frame:
             return None
         return self._check_replayed(ty, recorded, frame)
@@ -467,7 +468,19 @@ class LegacyVM(CoreVM):
         ``own`` is the result ``frame`` carries (``None``: none, a completion
         will bring it).
         """
-        recorded = self._write_or_pop(ty, frame, event, name)
+        self._advance(ty, name)
+        return self._result_of(ty, frame, event, own)
+
+    def _advance(self, ty: int, name: str) -> int:
+        """Move the journal position to the next entry (also when the call then fails: errors name it)."""
+        self._index = index = self._index + 1
+        self._entry_type = ty
+        self._entry_name = name
+        return index
+
+    def _result_of(self, ty: int, frame: bytes, event: str, own: Value | None) -> Value | None:
+        """Write or replay the current entry; its result as it now stands in the journal."""
+        recorded = self._write_or_pop(ty, frame, event)
         if recorded is None or recorded == frame:
             return own
         body = frame[HEADER_SIZE:]
@@ -478,11 +491,8 @@ class LegacyVM(CoreVM):
                 return value
         return _result_value(self._check_replayed(ty, recorded, frame))
 
-    def _write_or_pop(self, ty: int, frame: bytes, event: str, name: str) -> bytes | None:
-        """Write ``frame`` (Processing: returns ``None``) or pop the recorded entry (Replaying: returns it)."""
-        self._index += 1
-        self._entry_type = ty
-        self._entry_name = name
+    def _write_or_pop(self, ty: int, frame: bytes, event: str) -> bytes | None:
+        """The current entry: write ``frame`` (Processing: returns ``None``) or pop the recorded one (Replaying)."""
         state = self._state
         if state.__class__ is Processing:
             if state.run is not None:
@@ -566,25 +576,23 @@ class LegacyVM(CoreVM):
     def sys_input(self) -> Input:
         try:
             state = self._state
-            # As every syscall, advance the journal first, so that an error names the would-be entry.
-            self._index += 1
-            self._entry_type = INPUT
-            self._entry_name = ""
+            self._advance(INPUT, "")
             if state.__class__ is Processing and state.run is not None:
                 raise VMError(INTERNAL, "A syscall was invoked from within a run operation")
             if state.__class__ is not Replaying:
                 raise self._state_error("sys_input")
-            self._index -= 1  # _journal advances it again
-            recorded = self._journal(INPUT, _EMPTY_INPUT_FRAME, "sys_input")
-            entry = v2.InputEntryMessage() if recorded is None else recorded
+            recorded = self._write_or_pop(INPUT, _EMPTY_INPUT_FRAME, "sys_input")
+            entry: Any = v2.InputEntryMessage()  # the input entry always matches: no field is compared
+            if recorded is not None and recorded != _EMPTY_INPUT_FRAME:
+                entry = self._check_replayed(INPUT, recorded, _EMPTY_INPUT_FRAME)
             start = self._start
             assert start is not None
             return Input(
                 invocation_id=start.debug_id,
                 random_seed=sha256_random_seed(start.id),
                 key=start.key,
-                headers=[Header(header.key, header.value) for header in entry.headers],  # type: ignore[attr-defined]
-                input=entry.value,  # type: ignore[attr-defined]
+                headers=[Header(header.key, header.value) for header in entry.headers],
+                input=entry.value,
             )
         except VMError as error:
             raise self._fail(error) from None
@@ -607,7 +615,8 @@ class LegacyVM(CoreVM):
             else:
                 frame = wire.v2_get_state_value_frame(key_bytes, known)  # type: ignore[arg-type]
                 value = new_success(known)  # type: ignore[arg-type]
-            # The two common cases of _journal, inlined: a new entry while processing, and
+            index = self._advance(GET_STATE, "")
+            # The two common cases of _write_or_pop, inlined: a new entry while processing, and
             # replaying an entry identical to ours that is not the last one.
             state = self._state
             if state.__class__ is Processing and state.run is None:
@@ -615,13 +624,9 @@ class LegacyVM(CoreVM):
             elif state.__class__ is Replaying and len(state.entries) > 1 and state.entries[0] == frame:
                 state.entries.popleft()
                 if self._debug:
-                    logger.debug("replaying entry %d: get state", self._index + 1)
+                    logger.debug("replaying entry %d: get state", index)
             else:
-                value = self._journal_result(GET_STATE, frame, _GET, value)
-                self._index -= 1
-            self._index = index = self._index + 1
-            self._entry_type = GET_STATE
-            self._entry_name = ""
+                value = self._result_of(GET_STATE, frame, _GET, value)
             if value is None:
                 self._expect_completion(index, _AS_VALUE)
             else:
@@ -666,19 +671,18 @@ class LegacyVM(CoreVM):
             if state.__class__ is not Failed:
                 self._eager.values[key] = value
             frame = wire.v2_set_state_frame(key_bytes, value)
-            # The two common cases of _journal, inlined (see sys_state_get).
+            index = self._advance(SET_STATE, "")
+            # The two common cases of _write_or_pop, inlined (see sys_state_get).
             if state.__class__ is Processing and state.run is None:
                 self._output.append(frame)
             elif state.__class__ is Replaying and len(state.entries) > 1 and state.entries[0] == frame:
                 state.entries.popleft()
                 if self._debug:
-                    logger.debug("replaying entry %d: set state", self._index + 1)
+                    logger.debug("replaying entry %d: set state", index)
             else:
-                self._journal(SET_STATE, frame, "sys_state_set")
-                return
-            self._index += 1
-            self._entry_type = SET_STATE
-            self._entry_name = ""
+                recorded = self._write_or_pop(SET_STATE, frame, "sys_state_set")
+                if recorded is not None and recorded != frame:
+                    self._check_replayed(SET_STATE, recorded, frame)
         except VMError as error:
             raise self._fail(error) from None
 
@@ -784,9 +788,7 @@ class LegacyVM(CoreVM):
             check_str(name, "name")
             state = self._state
             if state.__class__ is Processing:
-                self._index += 1
-                self._entry_type = RUN
-                self._entry_name = name
+                self._advance(RUN, name)
                 if state.run is not None:
                     raise VMError(INTERNAL, "A syscall was invoked from within a run operation")
                 state.run = name
