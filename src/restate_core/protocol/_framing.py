@@ -130,22 +130,23 @@ class Decoder:
             f"more than the limit of {self._max} bytes",
         )
 
-    def feed(self, data: bytes | bytearray | memoryview) -> list[tuple[int, bytes]]:
+    def feed(self, data: bytes | bytearray | memoryview) -> list[bytes]:
         """``push(data)`` then ``frames()``, with a shortcut for a chunk that is exactly one frame."""
         if data.__class__ is bytes and self._offset == len(self._buffer) and len(data) >= HEADER_SIZE:
-            message_type, _, length = _unpack_header_from(data, 0)
+            length = _unpack_header_from(data, 0)[2]
             if len(data) == HEADER_SIZE + length and length <= self._max:
                 self._buffer = b""
                 self._offset = 0
-                return [(message_type, data)]
+                return [data]
         self.push(data)
         return self.frames()
 
-    def frames(self) -> list[tuple[int, bytes]]:
-        """Every complete message pushed so far, as ``(type, frame)``; the frame includes its header.
+    def frames(self) -> list[bytes]:
+        """Every complete message pushed so far, as whole frames (header included).
 
-        If a header announces a body over the limit, the messages before it
-        are returned and the next call raises.
+        The message type of a frame is ``frame[0] << 8 | frame[1]``. If a
+        header announces a body over the limit, the messages before it are
+        returned and the next call raises.
         """
         buffer = self._buffer
         offset = self._offset
@@ -153,21 +154,21 @@ class Decoder:
         if size - offset < HEADER_SIZE:
             return []
         limit = self._max
-        frames: list[tuple[int, bytes]] = []
+        frames: list[bytes] = []
         append = frames.append
         unpack = _unpack_header_from
         is_bytes = buffer.__class__ is bytes
         while size - offset >= HEADER_SIZE:
-            message_type, _, length = unpack(buffer, offset)
+            length = unpack(buffer, offset)[2]
             if length > limit:
                 if frames:
                     break
                 self._offset = offset
-                raise self._too_long(message_type, length)
+                raise self._too_long(unpack(buffer, offset)[0], length)
             end = offset + HEADER_SIZE + length
             if end > size:
                 break
-            append((message_type, buffer[offset:end] if is_bytes else bytes(buffer[offset:end])))  # type: ignore[arg-type]
+            append(buffer[offset:end] if is_bytes else bytes(buffer[offset:end]))  # type: ignore[arg-type]
             offset = end
         self._settle(offset)
         return frames

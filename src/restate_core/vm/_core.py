@@ -278,8 +278,8 @@ class CoreVM:
             raise self._fail(VMError(failure.code, failure.message), decision.delay, related)
         return failure
 
-    def _on_frames(self, frames: list[tuple[int, bytes]]) -> None:
-        """Handle input messages, ``(type, frame)`` with the frame's 8 header bytes, in order."""
+    def _on_frames(self, frames: list[bytes]) -> None:
+        """Handle input messages, whole frames (header included), in order."""
         raise NotImplementedError
 
     def _on_input_closed(self) -> None:

@@ -395,17 +395,17 @@ class CurrentVM(CoreVM):
 
     # ---- input ----
 
-    def _on_frames(self, frames: list[tuple[int, bytes]]) -> None:
-        for message_type, frame in frames:
+    def _on_frames(self, frames: list[bytes]) -> None:
+        for frame in frames:
             state = self._state
-            if 0x0400 <= message_type <= 0x7FFF and state.__class__ is WaitingReplayEntries:
+            if 0x04 <= frame[0] <= 0x7F and state.__class__ is WaitingReplayEntries:  # a command: 0x0400-0x7FFF
                 # A command to replay: the bulk of most inputs.
                 state.commands.append(frame)
                 state.received += 1
                 if state.received == self._start.known_entries:  # type: ignore[union-attr]
                     self._set_state(Replaying(state.commands))
             else:
-                self._on_message(message_type, frame[HEADER_SIZE:])
+                self._on_message(_frame_type(frame), frame[HEADER_SIZE:])
 
     def _on_message(self, message_type: int, body: bytes) -> None:
         state = self._state

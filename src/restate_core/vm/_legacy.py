@@ -351,17 +351,17 @@ class LegacyVM(CoreVM):
 
     # ---- input ----
 
-    def _on_frames(self, frames: list[tuple[int, bytes]]) -> None:
-        for message_type, frame in frames:
+    def _on_frames(self, frames: list[bytes]) -> None:
+        for frame in frames:
             state = self._state
-            if message_type & 0xFC00 and state.__class__ is WaitingReplayEntries:
-                # A journal entry to replay (known or custom): the bulk of most inputs.
+            if frame[0] & 0xFC and state.__class__ is WaitingReplayEntries:
+                # A journal entry to replay (type & 0xFC00: known or custom): the bulk of most inputs.
                 entries = state.entries
                 entries.append(frame)
                 if len(entries) == self._start.known_entries:  # type: ignore[union-attr]
                     self._set_state(Replaying(entries))
             else:
-                self._on_message(message_type, frame[HEADER_SIZE:])
+                self._on_message((frame[0] << 8) | frame[1], frame[HEADER_SIZE:])
 
     def _on_message(self, message_type: int, body: bytes) -> None:
         state = self._state
