@@ -95,7 +95,7 @@ class Decoder:
     reserved for the body.
     """
 
-    __slots__ = ("_buffer", "_max", "_offset")
+    __slots__ = ("_buffer", "_max", "_need", "_offset")
 
     def __init__(self, max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE) -> None:
         if max_message_size < 0:
@@ -103,6 +103,8 @@ class Decoder:
         self._buffer: bytes | bytearray = b""
         self._offset = 0
         self._max = max_message_size
+        # Bytes the pending message needs before anything can be returned (header, then whole frame).
+        self._need = HEADER_SIZE
 
     def push(self, data: bytes | bytearray | memoryview) -> None:
         """Append a chunk of input."""
@@ -131,8 +133,13 @@ class Decoder:
         )
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[bytes]:
-        """``push(data)`` then ``frames()``, with a shortcut for a chunk that is exactly one frame."""
-        if data.__class__ is bytes and self._offset == len(self._buffer) and len(data) >= HEADER_SIZE:
+        """``push(data)`` then ``frames()``, with shortcuts for a chunk that is exactly one frame
+        and for one that still does not complete the pending message."""
+        pending = len(self._buffer) - self._offset
+        if pending and pending + len(data) < self._need:
+            self.push(data)
+            return []
+        if data.__class__ is bytes and not pending and len(data) >= HEADER_SIZE:
             length = _unpack_header_from(data, 0)[2]
             if len(data) == HEADER_SIZE + length and length <= self._max:
                 self._buffer = b""
@@ -175,7 +182,14 @@ class Decoder:
 
     def _settle(self, offset: int) -> None:
         buffer = self._buffer
-        if offset == len(buffer):
+        pending = len(buffer) - offset
+        if pending >= HEADER_SIZE:
+            length = _unpack_header_from(buffer, offset)[2]
+            # Over the limit: need nothing, so the next call parses the header again and raises.
+            self._need = HEADER_SIZE + length if length <= self._max else 0
+        else:
+            self._need = HEADER_SIZE
+        if not pending:
             self._buffer = b""
             self._offset = 0
         elif buffer.__class__ is bytearray and offset > 65536 and offset * 2 > len(buffer):
