@@ -200,7 +200,6 @@ class Invocation:
     ) -> None:
         self.version = version
         self.vm = CoreVM([("content-type", version.content_type), *headers], clock=clock)
-        self._encoder = Encoder(version)
         self._output: list[bytes] = []
 
     def input(self, *messages: MessageLike) -> Invocation:

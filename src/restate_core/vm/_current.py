@@ -790,10 +790,7 @@ class CurrentVM(CoreVM):
             completion_id = self._next_completion_id
             self._next_completion_id = completion_id + 1
             state = self._advance(GET_EAGER_STATE, "", "sys_state_get")
-            eager = self._eager
-            known = eager.values.get(key, UNKNOWN)
-            if known is UNKNOWN and not eager.partial:
-                known = None
+            known = self._eager.get(key)
             if state.__class__ is Processing:
                 if known is UNKNOWN:
                     self._command_type = GET_LAZY_STATE
@@ -878,7 +875,7 @@ class CurrentVM(CoreVM):
             if value.__class__ is not bytes:
                 value = as_bytes(value, "value")
             if self._state.__class__ is not Failed:
-                self._eager.values[key] = value
+                self._eager.set(key, value)
             self._command(SET_STATE, wire.v5_set_state_frame(key_bytes, value), "", "sys_state_set")
         except VMError as error:
             raise self._fail(error) from None

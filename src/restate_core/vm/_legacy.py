@@ -603,13 +603,12 @@ class LegacyVM(CoreVM):
                 key_bytes = key.encode()
             except AttributeError:
                 raise TypeError(f"key must be str, not {type(key).__name__}") from None
-            eager = self._eager
-            known = eager.values.get(key, UNKNOWN)
+            known = self._eager.get(key)
             value: Value | None
-            if known is UNKNOWN and eager.partial:
+            if known is UNKNOWN:
                 frame = encode_frame(GET_STATE, wire.v2_get_state(key_bytes, wire.V2_NO_RESULT))
                 value = None
-            elif known is UNKNOWN or known is None:
+            elif known is None:
                 frame = encode_frame(GET_STATE, wire.v2_get_state(key_bytes, wire.V2_EMPTY), COMPLETED)
                 value = VOID
             else:
@@ -669,7 +668,7 @@ class LegacyVM(CoreVM):
                 value = as_bytes(value, "value")
             state = self._state
             if state.__class__ is not Failed:
-                self._eager.values[key] = value
+                self._eager.set(key, value)
             frame = wire.v2_set_state_frame(key_bytes, value)
             index = self._advance(SET_STATE, "")
             # The two common cases of _write_or_pop, inlined (see sys_state_get).
