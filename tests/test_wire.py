@@ -237,3 +237,31 @@ def test_fast_readers_never_accept_garbage_protobuf_would_read_differently(body:
         assert read[1] == message.invocation_id
     else:
         assert read[1] == Success(message.value.content)
+
+
+# single_field reads what protobuf reads, or declines.
+field_like = st.one_of(
+    st.binary(max_size=40),
+    st.builds(
+        lambda length, rest: b"\x72" + length + rest, st.binary(min_size=1, max_size=11), st.binary(max_size=300)
+    ),
+    st.builds(lambda value: b"\x72" + wire.varint(len(value)) + value, data),
+)
+
+
+@given(field_like)
+def test_single_field_never_disagrees_with_protobuf(body: bytes) -> None:
+    got = wire.single_field(body, 0x72)
+    if got is not None:
+        message = v2.InputEntryMessage.FromString(body)
+        assert (message.value, list(message.headers), message.name) == (got, [], "")
+
+
+@given(data)
+def test_single_field_reads_every_encoded_value(value: bytes) -> None:
+    body = v2.InputEntryMessage(value=value).SerializeToString()
+    assert wire.single_field(body, 0x72) == (value if value else None)
+    # Non-minimal length varints are valid protobuf too.
+    padded = b"\x72" + bytes([(len(value) & 0x7F) | 0x80, len(value) >> 7 | 0x80, 0x00]) + value
+    assert v2.InputEntryMessage.FromString(padded).value == value
+    assert wire.single_field(padded, 0x72) == value

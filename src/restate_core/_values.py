@@ -64,12 +64,14 @@ class StateKeys:
         return hash(tuple(self.keys))
 
 
+# Internal hot paths build value objects through the slot descriptors, which bypass the
+# frozen dataclass __setattr__ that makes the generated __init__ slow.
 _object_new = object.__new__
-_set_success_value = Success.__dict__["value"].__set__  # the slot descriptor: bypasses the frozen __setattr__
+_set_success_value = Success.__dict__["value"].__set__
 
 
 def new_success(value: bytes) -> Success:
-    """``Success(value)`` without the frozen-dataclass ``__init__`` (internal hot paths)."""
+    """``Success(value)`` without the frozen-dataclass ``__init__``."""
     success = _object_new(Success)
     _set_success_value(success, value)
     return success
@@ -149,3 +151,28 @@ class Input:
 
     def __hash__(self) -> int:
         return hash((self.invocation_id, self.random_seed, self.key, tuple(self.headers), self.input))
+
+
+_set_executed_value = Executed.__dict__["value"].__set__
+_set_input_fields = tuple(
+    Input.__dict__[name].__set__ for name in ("invocation_id", "random_seed", "key", "headers", "input")
+)
+
+
+def new_executed(value: Success | Failure) -> Executed:
+    """``Executed(value)`` without the frozen-dataclass ``__init__``."""
+    executed = _object_new(Executed)
+    _set_executed_value(executed, value)
+    return executed
+
+
+def new_input(invocation_id: str, random_seed: int, key: str, headers: list[Header], input: bytes) -> Input:
+    """``Input(...)`` without the frozen-dataclass ``__init__``."""
+    value = _object_new(Input)
+    set_id, set_seed, set_key, set_headers, set_input = _set_input_fields
+    set_id(value, invocation_id)
+    set_seed(value, random_seed)
+    set_key(value, key)
+    set_headers(value, headers)
+    set_input(value, input)
+    return value

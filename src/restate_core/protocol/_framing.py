@@ -135,17 +135,30 @@ class Decoder:
     def feed(self, data: bytes | bytearray | memoryview) -> list[bytes]:
         """``push(data)`` then ``frames()``, with shortcuts for a chunk that is exactly one frame
         and for one that still does not complete the pending message."""
-        pending = len(self._buffer) - self._offset
-        if pending and pending + len(data) < self._need:
+        buffer = self._buffer
+        pending = len(buffer) - self._offset
+        if pending:
+            if pending + len(data) < self._need:
+                if buffer.__class__ is bytearray:
+                    buffer += data
+                else:
+                    self.push(data)
+                return []
             self.push(data)
-            return []
-        if data.__class__ is bytes and not pending and len(data) >= HEADER_SIZE:
+            return self.frames()
+        if data.__class__ is not bytes:
+            data = bytes(data)
+        size = len(data)
+        if size >= HEADER_SIZE:
             length = _unpack_header_from(data, 0)[2]
-            if len(data) == HEADER_SIZE + length and length <= self._max:
-                self._buffer = b""
-                self._offset = 0
+            if size == HEADER_SIZE + length and length <= self._max:
+                if buffer:
+                    self._buffer = b""
+                    self._offset = 0
                 return [data]
-        self.push(data)
+        # Nothing pending: parse the chunk itself.
+        self._buffer = data
+        self._offset = 0
         return self.frames()
 
     def frames(self) -> list[bytes]:

@@ -21,6 +21,7 @@ __all__ = [
     "bytes_field",
     "failure",
     "message_field",
+    "single_field",
     "uint_field",
     "v2_get_state",
     "v2_output",
@@ -239,3 +240,34 @@ def v5_call(
         + uint_field(b"\x50", invocation_id_completion)
         + uint_field(b"\x58", result_completion)
     )
+
+
+# ---- readers ----
+
+
+def single_field(body: bytes, tag: int) -> bytes | None:
+    """The content of ``body`` if it is exactly one length-delimited field with the one-byte ``tag``.
+
+    ``None`` when it is anything else (other fields, a repeated field, a
+    length that does not end where ``body`` ends): the caller then decodes it
+    with protobuf, which gives the same answer for the shapes accepted here.
+    """
+    size = len(body)
+    if size < 2 or body[0] != tag:
+        return None
+    length = body[1]
+    if length < 0x80:
+        return body[2:] if size == length + 2 else None
+    length &= 0x7F
+    shift = 7
+    position = 2
+    while True:
+        if position == size or shift > 63:
+            return None
+        byte = body[position]
+        position += 1
+        length |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            break
+        shift += 7
+    return body[position:] if size == position + length else None

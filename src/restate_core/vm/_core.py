@@ -19,7 +19,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from google.protobuf.message import DecodeError, Message
 
@@ -56,10 +56,15 @@ _MODELS: dict[Version, type[CoreVM]] = {}
 Related = bool | tuple[int, str, int]
 
 
+#: Exact content type -> (version, model): the negotiation of a well-formed request in one lookup.
+_NEGOTIATED: dict[str, tuple[Version, type[CoreVM]]] = {}
+
+
 def register_model(cls: type[CoreVM], *versions: Version) -> None:
     """Make ``CoreVM`` use ``cls`` for ``versions``."""
     for version in versions:
         _MODELS[version] = cls
+        _NEGOTIATED[version.content_type] = (version, cls)
 
 
 def _supported_text() -> str:
@@ -99,6 +104,11 @@ def negotiate(request_headers: HeadersLike) -> Version:
 
 # ---- states and helpers shared by both models ----
 
+# The key of StartMessage.state_map (field 4, length-delimited) is the byte 0x22, or 0xA2 when
+# written as an over-long varint; a body with neither byte has no eager state.
+_STATE_MAP_TAG: Final = b"\x22"
+_STATE_MAP_TAG_LONG: Final = b"\xa2"
+
 
 class WaitingStart:
     """Nothing received yet: the StartMessage comes first."""
@@ -117,12 +127,10 @@ def unexpected_state(state: object, event: str) -> VMError:
 
 def decode_body(cls: type[Message], body: bytes, code: int) -> Message:
     """Decode a message body; a malformed one is a ``VMError`` with ``code``."""
-    message = cls()
     try:
-        message.ParseFromString(body)
+        return cls.FromString(body)
     except DecodeError as error:
         raise VMError(code, f"cannot decode protocol message {cls.__name__}: {error}") from None
-    return message
 
 
 def failure_from(message: Any) -> Failure:
@@ -174,36 +182,58 @@ class CoreVM:
         "_decoder",
         "_eager",
         "_input_closed",
+        "_known",
         "_output",
         "_output_closed",
+        "_start",
         "_state",
         "_version",
     )
 
     _version: Version
     _state: object
+    _clock: Callable[[], float]
+    _output: list[bytes]
+    _output_closed: bool
+    _decoder: Decoder
+    _input_closed: bool
+    _eager: EagerState
+    _debug: bool
+    #: The StartMessage (once received), and its known_entries.
+    _start: Any
+    _known: int
 
     def __new__(cls, request_headers: HeadersLike, *, clock: Callable[[], float] = time.time) -> CoreVM:
-        version = negotiate(request_headers)
-        model = _MODELS[version]
+        # All set-up happens here (no __init__): one call builds the VM of the negotiated model.
+        content_type = header_value(request_headers, "content-type")
+        found = _NEGOTIATED.get(content_type) if content_type is not None else None
+        if found is None:
+            version = negotiate(request_headers)
+            found = (version, _MODELS[version])
+        version, model = found
         if cls is not CoreVM and not issubclass(model, cls):
             raise VMError(UNSUPPORTED_MEDIA_TYPE, f"{cls.__name__} does not speak protocol {version}")
+        if clock is not time.time and not callable(clock):
+            raise TypeError("clock must be a callable returning seconds since the UNIX epoch")
         vm = object.__new__(model)
         vm._version = version
+        vm._clock = clock
+        vm._output = []
+        vm._output_closed = False
+        vm._decoder = Decoder(DEFAULT_MAX_MESSAGE_SIZE)
+        vm._input_closed = False
+        vm._eager = EagerState()
+        vm._start = None
+        vm._known = 0
+        vm._debug = debug = logger.isEnabledFor(logging.DEBUG)
+        vm._setup()
+        if debug:
+            logger.debug("negotiated protocol %s", version)
         return vm
 
-    def __init__(self, request_headers: HeadersLike, *, clock: Callable[[], float] = time.time) -> None:
-        if not callable(clock):
-            raise TypeError("clock must be a callable returning seconds since the UNIX epoch")
-        self._clock = clock
-        self._output: list[bytes] = []
-        self._output_closed = False
-        self._decoder = Decoder(DEFAULT_MAX_MESSAGE_SIZE)
-        self._input_closed = False
-        self._eager = EagerState()
-        self._debug = logger.isEnabledFor(logging.DEBUG)
-        if self._debug:
-            logger.debug("negotiated protocol %s", self._version)
+    def _setup(self) -> None:
+        """Set the model's own fields (called once, by ``__new__``)."""
+        raise NotImplementedError
 
     # ---- shared machinery ----
 
@@ -249,16 +279,27 @@ class CoreVM:
     def _error_frame(self, error: VMError, next_retry_delay: timedelta | None, related: Related) -> bytes:
         raise NotImplementedError
 
-    def _begin(self, start: Any) -> None:
-        """What every StartMessage sets up: the eager state, and the check that a journal follows."""
-        self._eager = EagerState.from_state_map(start.state_map, start.partial_state)
-        if start.known_entries == 0:
+    def _begin(self, message_class: type[Message], body: bytes, error_code: int) -> None:
+        """Decode the StartMessage ``body`` and set up what it carries: the eager state, and how
+        many journal messages follow (``VMError`` with ``error_code`` if it is malformed)."""
+        try:
+            start: Any = message_class.FromString(body)
+        except DecodeError as error:
+            raise VMError(error_code, f"cannot decode protocol message {message_class.__name__}: {error}") from None
+        self._start = start
+        if _STATE_MAP_TAG in body or _STATE_MAP_TAG_LONG in body:
+            self._eager.load(start.state_map, start.partial_state)
+        else:
+            # No byte of the body can start field 4: the map is empty (saves creating its container).
+            self._eager.partial = start.partial_state
+        self._known = known = start.known_entries
+        if known == 0:
             raise VMError(INTERNAL, "Known entries is zero, expected >= 1")
         if self._debug:
             logger.debug(
                 "start: invocation %s, %d known entries, %d eager state entries (partial: %s)",
                 start.debug_id,
-                start.known_entries,
+                known,
                 len(start.state_map),
                 start.partial_state,
             )

@@ -38,9 +38,7 @@ call this invocation started.
 
 from __future__ import annotations
 
-import time
 from collections import deque
-from collections.abc import Callable
 from datetime import timedelta
 from typing import ClassVar, Final
 
@@ -61,9 +59,9 @@ from .._values import (
     Success,
     Target,
     Value,
+    new_input,
     new_success,
 )
-from ..headers import HeadersLike
 from ..protocol import _wire as wire
 from ..protocol import v5
 from ..protocol._framing import HEADER_SIZE, encode_frame
@@ -296,20 +294,6 @@ class Processing:
         self.first_entry = True
 
 
-class _StartInfo:
-    __slots__ = ("debug_id", "id", "key", "known_entries", "random_seed", "retry_count", "retry_duration_ms")
-
-    def __init__(self, message: v5.StartMessage, version: Version) -> None:
-        self.id: bytes = message.id
-        self.debug_id: str = message.debug_id
-        self.key: str = message.key
-        self.known_entries: int = message.known_entries
-        self.retry_count: int = message.retry_count_since_last_stored_entry
-        self.retry_duration_ms: int = message.duration_since_last_stored_entry
-        # V6 carries the seed; V5 derives it from the invocation id.
-        self.random_seed: int = message.random_seed if version >= Version.V6 else sha256_random_seed(message.id)
-
-
 class _PendingRun:
     """A run between sys_run_enter and sys_run_exit."""
 
@@ -339,13 +323,10 @@ class CurrentVM(CoreVM):
         "_ready",
         "_run",
         "_run_commands",
-        "_start",
     )
 
-    def __init__(self, request_headers: HeadersLike, *, clock: Callable[[], float] = time.time) -> None:
-        super().__init__(request_headers, clock=clock)
+    def _setup(self) -> None:
         self._state: object = WAITING_START
-        self._start: _StartInfo | None = None
         # The journal position: the last command created (-1: none yet).
         self._command_index = -1
         self._command_type = 0
@@ -402,7 +383,7 @@ class CurrentVM(CoreVM):
                 # A command to replay: the bulk of most inputs.
                 state.commands.append(frame)
                 state.received += 1
-                if state.received == self._start.known_entries:  # type: ignore[union-attr]
+                if state.received == self._known:
                     self._set_state(Replaying(state.commands))
             else:
                 self._on_message(_frame_type(frame), frame[HEADER_SIZE:])
@@ -416,7 +397,8 @@ class CurrentVM(CoreVM):
         elif message_type == START:
             if state.__class__ is not WaitingStart:
                 raise VMError(PROTOCOL_VIOLATION, f"Unexpected StartMessage in state {type(state).name}")  # type: ignore[attr-defined]
-            self._on_start(_decode(v5.StartMessage, body))  # type: ignore[arg-type]
+            self._begin(v5.StartMessage, body, PROTOCOL_VIOLATION)
+            self._set_state(WaitingReplayEntries())
         elif message_type in (SUSPENSION, ERROR, END, PROPOSE_RUN_COMPLETION) or message_type >= 0xFC00:
             raise VMError(
                 PROTOCOL_VIOLATION, f"Expected incoming message to be an entry, got type 0x{message_type:04X}"
@@ -424,14 +406,9 @@ class CurrentVM(CoreVM):
         else:
             raise VMError(PROTOCOL_VIOLATION, f"unknown protocol.message code 0x{message_type:04X}")
 
-    def _on_start(self, start: v5.StartMessage) -> None:
-        self._start = _StartInfo(start, self._version)
-        self._begin(start)
-        self._set_state(WaitingReplayEntries())
-
     def _count_replay_message(self, state: WaitingReplayEntries) -> None:
         state.received += 1
-        if state.received == self._start.known_entries:  # type: ignore[union-attr]
+        if state.received == self._known:
             self._set_state(Replaying(state.commands))
 
     def _on_notification(self, state: object, message_type: int, body: bytes) -> None:
@@ -571,7 +548,7 @@ class CurrentVM(CoreVM):
         if key == CANCEL:
             return "Cancellation"
         if -key >= FIRST_AWAKEABLE_SIGNAL_ID:
-            return f"Awakeable {awakeable_id('sign_1', self._start.id, -key)}"  # type: ignore[union-attr]
+            return f"Awakeable {awakeable_id('sign_1', self._start.id, -key)}"
         return f"signal [{-key}]"
 
     def _uncompleted_await(self, key: NotificationKey) -> VMError:
@@ -768,16 +745,22 @@ class CurrentVM(CoreVM):
             recorded = self._pop(state)
             if _frame_type(recorded) != INPUT:  # any Input command matches: no field comparison
                 raise type_mismatch("command 0", _command_text(_frame_type(recorded)), _command_text(INPUT))
-            command: v5.InputCommandMessage = _decode(v5.InputCommandMessage, recorded[HEADER_SIZE:])  # type: ignore[assignment]
+            # The usual input command holds only the value: read it without protobuf.
+            value = wire.single_field(recorded[HEADER_SIZE:], 0x72)
+            content = value if value is None or not value else wire.single_field(value, 0x0A)
+            headers: list[Header] = []
+            if content is None:
+                if recorded == _EMPTY_INPUT_FRAME:
+                    content = b""
+                else:
+                    command: v5.InputCommandMessage = _decode(v5.InputCommandMessage, recorded[HEADER_SIZE:])  # type: ignore[assignment]
+                    headers = [Header(header.key, header.value) for header in command.headers]
+                    content = command.value.content
             start = self._start
             assert start is not None
-            return Input(
-                invocation_id=start.debug_id,
-                random_seed=start.random_seed,
-                key=start.key,
-                headers=[Header(header.key, header.value) for header in command.headers],
-                input=command.value.content,
-            )
+            # V6 carries the seed; V5 derives it from the invocation id.
+            seed = start.random_seed if self._version >= Version.V6 else sha256_random_seed(start.id)
+            return new_input(start.debug_id, seed, start.key, headers, content)
         except VMError as error:
             raise self._fail(error) from None
 
@@ -1008,9 +991,12 @@ class CurrentVM(CoreVM):
             state = self._state
             start = self._start
             assert start is not None
-            if state.__class__ is Processing and state.first_entry and start.retry_count:
+            if state.__class__ is Processing and state.first_entry and start.retry_count_since_last_stored_entry:
                 # The first command after the replayed ones: the StartMessage's counters apply.
-                info = EntryRetryInfo(start.retry_count, timedelta(milliseconds=start.retry_duration_ms))
+                info = EntryRetryInfo(
+                    start.retry_count_since_last_stored_entry,
+                    timedelta(milliseconds=start.duration_since_last_stored_entry),
+                )
                 self._run = _PendingRun(completion_id, self._command_index, name, info)
                 return NotExecuted(info)
             self._run = _PendingRun(completion_id, self._command_index, name, _FIRST_TRY)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from typing import Any, Final
 
 from .._errors import INTERNAL, VMError
@@ -37,19 +37,20 @@ class EagerState:
         self.values: dict[str, bytes | None] = {} if values is None else values
         self.partial = partial
 
-    @classmethod
-    def from_state_map(cls, entries: Iterable[Any], partial: bool) -> EagerState:
-        """The eager state a StartMessage carries (``state_map`` entries with bytes ``key`` and ``value``).
+    def load(self, entries: Sequence[Any], partial: bool) -> None:
+        """Take the eager state a StartMessage carries (``state_map`` entries with bytes ``key`` and
+        ``value``) and whether it is ``partial``.
 
         Raises ``VMError`` (500) for a key that is not UTF-8.
         """
-        values: dict[str, bytes | None] = {}
-        for entry in entries:
-            try:
-                values[entry.key.decode("utf-8")] = entry.value
-            except UnicodeDecodeError as error:
-                raise VMError(INTERNAL, f"Cannot convert a eager state key into UTF-8 String: {error}") from None
-        return cls(values, partial)
+        if entries:
+            values = self.values
+            for entry in entries:
+                try:
+                    values[entry.key.decode("utf-8")] = entry.value
+                except UnicodeDecodeError as error:
+                    raise VMError(INTERNAL, f"Cannot convert a eager state key into UTF-8 String: {error}") from None
+        self.partial = partial
 
     def get(self, key: str) -> bytes | _Unknown | None:
         """The value, ``None`` if known empty, or ``UNKNOWN``."""

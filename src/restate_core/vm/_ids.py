@@ -11,7 +11,8 @@ from datetime import timedelta
 __all__ = ["awakeable_id", "epoch_millis_after", "sha256_random_seed"]
 
 _U32 = struct.Struct(">I")
-_U64 = struct.Struct(">Q")
+_unpack_u64 = struct.Struct(">Q").unpack_from
+_sha256 = hashlib.sha256
 
 
 def awakeable_id(prefix: str, invocation_id: bytes, index: int) -> str:
@@ -25,7 +26,8 @@ def awakeable_id(prefix: str, invocation_id: bytes, index: int) -> str:
 
 def sha256_random_seed(invocation_id: bytes) -> int:
     """The first 8 bytes of SHA-256(invocation id), big-endian (V1/V2 and V5)."""
-    return int(_U64.unpack_from(hashlib.sha256(invocation_id).digest())[0])
+    seed: int = _unpack_u64(_sha256(invocation_id).digest())[0]
+    return seed
 
 
 def epoch_millis_after(clock: Callable[[], float], delay: timedelta) -> int:

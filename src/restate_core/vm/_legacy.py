@@ -29,9 +29,7 @@ relative to the entries they complete, and ignored once the output closed.
 
 from __future__ import annotations
 
-import time
 from collections import deque
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, ClassVar, Final
 
@@ -52,9 +50,9 @@ from .._values import (
     Success,
     Target,
     Value,
+    new_input,
     new_success,
 )
-from ..headers import HeadersLike
 from ..protocol import _wire as wire
 from ..protocol import v2
 from ..protocol._framing import COMPLETED, HEADER, HEADER_SIZE, REQUIRES_ACK, encode_frame
@@ -158,6 +156,7 @@ _NO_ENTRY_INDEX: Final = 0xFFFFFFFF
 _pack_header = HEADER.pack
 _END_FRAME: Final = encode_frame(END, b"")
 _EMPTY_INPUT_FRAME: Final = encode_frame(INPUT, b"")
+_INPUT_TYPE: Final = _EMPTY_INPUT_FRAME[:2]
 _CLEAR_ALL_STATE_FRAME: Final = encode_frame(CLEAR_ALL_STATE, b"")
 _AWAKEABLE_FRAME: Final = encode_frame(AWAKEABLE, b"")
 _GET: Final = "sys_state_get"
@@ -203,20 +202,6 @@ class Processing:
         #: The name of the run between sys_run_enter and sys_run_exit.
         self.run: str | None = None
         self.await_point = await_point
-
-
-class _StartInfo:
-    __slots__ = ("debug_id", "id", "key", "known_entries", "retry_count", "retry_duration_ms")
-
-    def __init__(self, message: v2.StartMessage, version: Version) -> None:
-        self.id: bytes = message.id
-        self.debug_id: str = message.debug_id
-        self.key: str = message.key
-        self.known_entries: int = message.known_entries
-        # Fields 7 and 8 exist from V2 on.
-        v2_fields = version >= Version.V2
-        self.retry_count: int = message.retry_count_since_last_stored_entry if v2_fields else 0
-        self.retry_duration_ms: int = message.duration_since_last_stored_entry if v2_fields else 0
 
 
 def _result_value(message: Message) -> Value | None:
@@ -306,14 +291,11 @@ class LegacyVM(CoreVM):
         "_last_acked",
         "_pending",
         "_ready",
-        "_start",
         "_waiting_ack",
     )
 
-    def __init__(self, request_headers: HeadersLike, *, clock: Callable[[], float] = time.time) -> None:
-        super().__init__(request_headers, clock=clock)
+    def _setup(self) -> None:
         self._state: object = WAITING_START
-        self._start: _StartInfo | None = None
         # The journal position: the last entry created (-1: none yet).
         self._index = -1
         self._entry_type = 0
@@ -358,7 +340,7 @@ class LegacyVM(CoreVM):
                 # A journal entry to replay (type & 0xFC00: known or custom): the bulk of most inputs.
                 entries = state.entries
                 entries.append(frame)
-                if len(entries) == self._start.known_entries:  # type: ignore[union-attr]
+                if len(entries) == self._known:
                     self._set_state(Replaying(entries))
             else:
                 self._on_message((frame[0] << 8) | frame[1], frame[HEADER_SIZE:])
@@ -386,16 +368,12 @@ class LegacyVM(CoreVM):
         elif message_type == START:
             if state.__class__ is not WaitingStart:
                 raise VMError(PROTOCOL_VIOLATION, f"Unexpected StartMessage in state {type(state).name}")  # type: ignore[attr-defined]
-            self._on_start(_decode(v2.StartMessage, body))  # type: ignore[arg-type]
+            self._begin(v2.StartMessage, body, INTERNAL)
+            self._set_state(WaitingReplayEntries())
         elif message_type in _CONTROL_MESSAGES_WE_SEND:
             raise VMError(PROTOCOL_VIOLATION, "Expected input message to be entry")
         else:
             raise VMError(INTERNAL, f"unknown protocol.message code 0x{message_type:04X}")
-
-    def _on_start(self, start: v2.StartMessage) -> None:
-        self._start = _StartInfo(start, self._version)
-        self._begin(start)
-        self._set_state(WaitingReplayEntries())
 
     def _on_completion(self, index: int, result: Value) -> None:
         pending = self._pending.get(index)
@@ -582,18 +560,21 @@ class LegacyVM(CoreVM):
             if state.__class__ is not Replaying:
                 raise self._state_error("sys_input")
             recorded = self._write_or_pop(INPUT, _EMPTY_INPUT_FRAME, "sys_input")
-            entry: Any = v2.InputEntryMessage()  # the input entry always matches: no field is compared
-            if recorded is not None and recorded != _EMPTY_INPUT_FRAME:
-                entry = self._check_replayed(INPUT, recorded, _EMPTY_INPUT_FRAME)
+            assert recorded is not None
+            # The usual input entry holds only the value: read it without protobuf.
+            value = wire.single_field(recorded[HEADER_SIZE:], 0x72) if recorded[:2] == _INPUT_TYPE else None
+            if value is not None:
+                headers: list[Header] = []
+            elif recorded == _EMPTY_INPUT_FRAME:
+                value = b""
+                headers = []
+            else:  # the input entry always matches: no field is compared
+                entry: Any = self._check_replayed(INPUT, recorded, _EMPTY_INPUT_FRAME)
+                headers = [Header(header.key, header.value) for header in entry.headers]
+                value = entry.value
             start = self._start
             assert start is not None
-            return Input(
-                invocation_id=start.debug_id,
-                random_seed=sha256_random_seed(start.id),
-                key=start.key,
-                headers=[Header(header.key, header.value) for header in entry.headers],
-                input=entry.value,
-            )
+            return new_input(start.debug_id, sha256_random_seed(start.id), start.key, headers, value)
         except VMError as error:
             raise self._fail(error) from None
 
@@ -807,9 +788,12 @@ class LegacyVM(CoreVM):
         the first entry after the replayed ones only."""
         start = self._start
         assert start is not None
-        if self._index != start.known_entries or start.retry_count == 0:
+        # Fields 7 and 8 exist from V2 on.
+        if self._index != self._known or self._version < Version.V2 or not start.retry_count_since_last_stored_entry:
             return _FIRST_TRY
-        return EntryRetryInfo(start.retry_count, timedelta(milliseconds=start.retry_duration_ms))
+        return EntryRetryInfo(
+            start.retry_count_since_last_stored_entry, timedelta(milliseconds=start.duration_since_last_stored_entry)
+        )
 
     def sys_run_exit(self, result: Success | Failure | RetryableFailure, retry_policy: RetryPolicy) -> int:
         try:
