@@ -36,6 +36,7 @@ DEFAULT_MAX_MESSAGE_SIZE = 32 * 1024 * 1024
 
 _pack_header = HEADER.pack
 _unpack_header_from = HEADER.unpack_from
+_unpack_length_from = struct.Struct(">I").unpack_from
 
 
 class MessageHeader(NamedTuple):
@@ -133,10 +134,16 @@ class Decoder:
         )
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[bytes]:
-        """``push(data)`` then ``frames()``, with shortcuts for a chunk that is exactly one frame
-        and for one that still does not complete the pending message."""
+        """``push(data)`` then ``frames()``, the way ``CoreVM`` feeds input.
+
+        A chunk that does not complete the pending message is only appended.
+        One that does is joined with the pending bytes into one ``bytes`` (a
+        single copy), which is then cut into frames without further copies of
+        the pending part.
+        """
         buffer = self._buffer
-        pending = len(buffer) - self._offset
+        offset = self._offset
+        pending = len(buffer) - offset
         if pending:
             if pending + len(data) < self._need:
                 if buffer.__class__ is bytearray:
@@ -144,19 +151,19 @@ class Decoder:
                 else:
                     self.push(data)
                 return []
-            self.push(data)
-            return self.frames()
-        if data.__class__ is not bytes:
+            data = b"".join((buffer[offset:] if offset else buffer, data))
+        elif data.__class__ is not bytes:
             data = bytes(data)
         size = len(data)
         if size >= HEADER_SIZE:
-            length = _unpack_header_from(data, 0)[2]
+            length = _unpack_length_from(data, 4)[0]
             if size == HEADER_SIZE + length and length <= self._max:
+                # Exactly one frame: the chunk itself.
                 if buffer:
                     self._buffer = b""
                     self._offset = 0
+                self._need = HEADER_SIZE
                 return [data]
-        # Nothing pending: parse the chunk itself.
         self._buffer = data
         self._offset = 0
         return self.frames()
@@ -173,22 +180,32 @@ class Decoder:
         size = len(buffer)
         if size - offset < HEADER_SIZE:
             return []
+        if buffer.__class__ is not bytes:
+            # Accumulated by push(). Unless a frame is complete, keep accumulating; else copy
+            # the pending bytes once into bytes, and slice that.
+            length = _unpack_length_from(buffer, offset + 4)[0]
+            if length <= self._max and offset + HEADER_SIZE + length > size:
+                self._need = HEADER_SIZE + length
+                return []
+            buffer = self._buffer = bytes(buffer[offset:]) if offset else bytes(buffer)
+            size -= offset
+            offset = 0
         limit = self._max
         frames: list[bytes] = []
         append = frames.append
-        unpack = _unpack_header_from
-        is_bytes = buffer.__class__ is bytes
-        while size - offset >= HEADER_SIZE:
-            length = unpack(buffer, offset)[2]
+        unpack = _unpack_length_from
+        last = size - HEADER_SIZE  # a header fits if offset <= last
+        while offset <= last:
+            length = unpack(buffer, offset + 4)[0]
+            end = offset + HEADER_SIZE + length
             if length > limit:
                 if frames:
                     break
                 self._offset = offset
-                raise self._too_long(unpack(buffer, offset)[0], length)
-            end = offset + HEADER_SIZE + length
+                raise self._too_long(_unpack_header_from(buffer, offset)[0], length)
             if end > size:
                 break
-            append(buffer[offset:end] if is_bytes else bytes(buffer[offset:end]))  # type: ignore[arg-type]
+            append(buffer[offset:end])
             offset = end
         self._settle(offset)
         return frames
