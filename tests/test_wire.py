@@ -11,7 +11,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from restate_core.protocol import COMPLETED, encode_frame, v2, v5
+from restate_core.protocol import COMPLETED, REQUIRES_ACK, encode_frame, v2, v5
 from restate_core.protocol import _wire as wire
 
 data = st.one_of(st.binary(max_size=300), st.binary(min_size=120, max_size=140))
@@ -81,6 +81,18 @@ def test_v2_run(name: str, value: bytes | None, code: int, message: str) -> None
     assert wire.v2_run(name, value, wire.failure(code, message)) == expected.SerializeToString()
 
 
+small_ids = st.one_of(st.integers(min_value=0, max_value=300), u32)
+bytes_like = st.sampled_from([bytes, bytearray, memoryview])
+
+
+@given(text, data, bytes_like)
+def test_v2_run_frame(name: str, value: bytes, kind: type) -> None:
+    expected = encode_frame(
+        v2.MessageType.RUN_ENTRY, v2.RunEntryMessage(name=name, value=value).SerializeToString(), REQUIRES_ACK
+    )
+    assert wire.v2_run_frame(name, kind(value)) == expected
+
+
 @given(data, st.one_of(st.none(), data))
 def test_v5_get_eager_state(key: bytes, value: bytes | None) -> None:
     message = v5.GetEagerStateCommandMessage(key=key)
@@ -122,6 +134,19 @@ def test_v5_output(value: bytes | None, code: int, message: str) -> None:
 def test_v5_run(completion_id: int, name: str) -> None:
     expected = v5.RunCommandMessage(result_completion_id=completion_id, name=name)
     assert wire.v5_run(completion_id, name) == expected.SerializeToString()
+
+
+@given(small_ids, text)
+def test_v5_run_frame(completion_id: int, name: str) -> None:
+    body = v5.RunCommandMessage(result_completion_id=completion_id, name=name).SerializeToString()
+    assert wire.v5_run_frame(completion_id, name) == encode_frame(v5.MessageType.RUN_COMMAND, body)
+
+
+@given(small_ids, data, bytes_like)
+def test_v5_propose_run_frame(completion_id: int, value: bytes, kind: type) -> None:
+    body = v5.ProposeRunCompletionMessage(result_completion_id=completion_id, value=value).SerializeToString()
+    expected = encode_frame(v5.MessageType.PROPOSE_RUN_COMPLETION, body)
+    assert wire.v5_propose_run_frame(completion_id, kind(value)) == expected
 
 
 @given(u32, st.one_of(st.none(), data), u32, text)

@@ -26,13 +26,16 @@ __all__ = [
     "v2_get_state",
     "v2_output",
     "v2_run",
+    "v2_run_frame",
     "v2_set_state",
     "v5_call",
     "v5_get_eager_state",
     "v5_get_lazy_state",
     "v5_output",
     "v5_propose_run_completion",
+    "v5_propose_run_frame",
     "v5_run",
+    "v5_run_frame",
     "v5_set_state",
     "v5_sleep",
     "varint",
@@ -155,6 +158,37 @@ def v2_run(name: str, value: bytes | None, failure_body: bytes = b"") -> bytes:
     return _opt_bytes(b"\x62", name.encode()) + v2_output(value, failure_body)
 
 
+_V2_RUN: Final = 0x0C05
+_REQUIRES_ACK: Final = 0x8000
+
+
+def v2_run_frame(name: str, value: bytes) -> bytes:
+    """The whole frame (header included, REQUIRES_ACK) of a ``RunEntryMessage`` with a value.
+
+    ``value`` may be any bytes-like object (``TypeError`` otherwise)."""
+    name_bytes = name.encode()
+    if len(name_bytes) < 128 and value.__class__ is bytes and len(value) < 128:
+        parts: tuple[bytes, ...]
+        if name_bytes:
+            size = len(name_bytes) + len(value) + 4
+            parts = (_pack_header(_V2_RUN, _REQUIRES_ACK, size), b"\x62", _SMALL[len(name_bytes)], name_bytes,
+                     b"\x72", _SMALL[len(value)], value)  # fmt: skip
+        else:
+            parts = (_pack_header(_V2_RUN, _REQUIRES_ACK, len(value) + 2), b"\x72", _SMALL[len(value)], value)
+        return b"".join(parts)
+    body = v2_run(name, as_bytes(value))
+    return frame(_V2_RUN, _REQUIRES_ACK, body)
+
+
+def as_bytes(data: bytes | bytearray | memoryview) -> bytes:
+    """``data`` as ``bytes``; ``TypeError`` unless it is bytes-like."""
+    if data.__class__ is bytes:
+        return data
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return bytes(data)
+    raise TypeError(f"Success.value must be bytes-like, not {type(data).__name__}")
+
+
 # ---- V5/V6 commands and control messages ----
 
 
@@ -213,6 +247,35 @@ def v5_output(value: bytes | None, failure_body: bytes = b"") -> bytes:
 def v5_run(completion_id: int, name: str) -> bytes:
     """``RunCommandMessage{result_completion_id: 11, name: 12}``."""
     return uint_field(b"\x58", completion_id) + _opt_bytes(b"\x62", name.encode())
+
+
+_V5_RUN: Final = 0x0411
+_V5_PROPOSE_RUN_COMPLETION: Final = 0x0005
+
+
+def v5_run_frame(completion_id: int, name: str) -> bytes:
+    """The whole frame (header included) of a ``RunCommandMessage``."""
+    name_bytes = name.encode()
+    if 0 < completion_id < 128 and len(name_bytes) < 128:
+        if name_bytes:
+            size = len(name_bytes) + 4
+            parts = (_pack_header(_V5_RUN, 0, size), b"\x58", _SMALL[completion_id], b"\x62", _SMALL[len(name_bytes)],
+                     name_bytes)  # fmt: skip
+            return b"".join(parts)
+        return _pack_header(_V5_RUN, 0, 2) + b"\x58" + _SMALL[completion_id]
+    return frame(_V5_RUN, 0, v5_run(completion_id, name))
+
+
+def v5_propose_run_frame(completion_id: int, value: bytes) -> bytes:
+    """The whole frame (header included) of a ``ProposeRunCompletionMessage`` with a value.
+
+    ``value`` may be any bytes-like object (``TypeError`` otherwise)."""
+    if 0 < completion_id < 128 and value.__class__ is bytes and len(value) < 128:
+        size = len(value) + 4
+        parts = (_pack_header(_V5_PROPOSE_RUN_COMPLETION, 0, size), b"\x08", _SMALL[completion_id], b"\x72",
+                 _SMALL[len(value)], value)  # fmt: skip
+        return b"".join(parts)
+    return frame(_V5_PROPOSE_RUN_COMPLETION, 0, v5_propose_run_completion(completion_id, as_bytes(value)))
 
 
 def v5_propose_run_completion(completion_id: int, value: bytes | None, failure_body: bytes = b"") -> bytes:

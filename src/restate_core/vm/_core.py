@@ -19,6 +19,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from google.protobuf.message import DecodeError, Message
@@ -118,6 +119,15 @@ class WaitingStart:
 
 
 WAITING_START = WaitingStart()
+
+
+_first_byte = itemgetter(0)
+
+
+def first_bytes(frames: list[bytes]) -> bytes:
+    """The first header byte of each frame (the high byte of its type), at C speed: searched with
+    a regular expression, it finds where a run of journal messages ends without a Python loop."""
+    return bytes(map(_first_byte, frames))
 
 
 def unexpected_state(state: object, event: str) -> VMError:
@@ -343,9 +353,11 @@ class CoreVM:
         decoder = self._decoder
         try:
             frames = decoder.feed(buffer)
-            while frames:
+            if frames:
                 self._on_frames(frames)
-                frames = decoder.frames()
+            if not decoder._need:
+                # The decoder stopped at a header announcing a body over the limit: raise it now.
+                decoder.frames()
         except VMError as error:
             self._fail(error, related=False)
 

@@ -38,6 +38,7 @@ call this invocation started.
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from datetime import timedelta
 from typing import ClassVar, Final
@@ -59,6 +60,7 @@ from .._values import (
     Success,
     Target,
     Value,
+    new_executed,
     new_input,
     new_success,
 )
@@ -80,6 +82,7 @@ from ._core import (
     WaitingStart,
     decode_body,
     failure_from,
+    first_bytes,
     logger,
     register_model,
     unexpected_state,
@@ -114,6 +117,9 @@ ONE_WAY_CALL: Final = int(_T.ONE_WAY_CALL_COMMAND)
 SEND_SIGNAL: Final = int(_T.SEND_SIGNAL_COMMAND)
 RUN: Final = int(_T.RUN_COMMAND)
 COMPLETE_AWAKEABLE: Final = int(_T.COMPLETE_AWAKEABLE_COMMAND)
+
+# The first header byte of a message that is not a command.
+_NOT_A_COMMAND: Final = re.compile(rb"[\x00-\x03\x80-\xff]")
 
 #: Awakeable signal ids start here; 1-16 are reserved for built-in signals.
 FIRST_AWAKEABLE_SIGNAL_ID: Final = 17
@@ -336,7 +342,10 @@ class CurrentVM(CoreVM):
         # Handles given to the SDK -> the notification each one waits for.
         self._next_handle = 1
         self._handles: dict[int, NotificationKey] = {}
-        # Notifications in arrival order, then by key once an await looked at them.
+        # Notifications by key (ready) and, behind them in arrival order, those no await has
+        # looked at yet (queue). Everything in ready arrived before everything in the queue, so
+        # a notification that finds the queue empty goes to ready at once; the cancel signal
+        # always queues, as _resolve stops there.
         self._queue: deque[tuple[NotificationKey, Value | str]] = deque()
         self._ready: dict[NotificationKey, Value | str] = {}
         self._run: _PendingRun | None = None
@@ -377,16 +386,33 @@ class CurrentVM(CoreVM):
     # ---- input ----
 
     def _on_frames(self, frames: list[bytes]) -> None:
-        for frame in frames:
+        position = 0
+        count = len(frames)
+        heads = b""
+        while position < count:
             state = self._state
-            if 0x04 <= frame[0] <= 0x7F and state.__class__ is WaitingReplayEntries:  # a command: 0x0400-0x7FFF
-                # A command to replay: the bulk of most inputs.
-                state.commands.append(frame)
-                state.received += 1
-                if state.received == self._known:
-                    self._set_state(Replaying(state.commands))
-            else:
-                self._on_message(_frame_type(frame), frame[HEADER_SIZE:])
+            if state.__class__ is WaitingReplayEntries:
+                # The bulk of most inputs: commands to replay (types 0x0400-0x7FFF), taken in one
+                # go up to the first other message.
+                if not heads:
+                    heads = first_bytes(frames)
+                if 0x04 <= heads[position] <= 0x7F:
+                    stop = min(count, position + self._known - state.received)
+                    end = position + 1
+                    if end < stop and 0x04 <= heads[end] <= 0x7F:  # at least two: find where the run ends
+                        other = _NOT_A_COMMAND.search(heads, end + 1, stop)
+                        end = stop if other is None else other.start()
+                        state.commands.extend(frames[position:end] if end - position < count else frames)
+                    else:
+                        state.commands.append(frames[position])
+                    state.received += end - position
+                    position = end
+                    if state.received == self._known:
+                        self._set_state(Replaying(state.commands))
+                    continue
+            frame = frames[position]
+            position += 1
+            self._on_message(_frame_type(frame), frame[HEADER_SIZE:])
 
     def _on_message(self, message_type: int, body: bytes) -> None:
         state = self._state
@@ -421,7 +447,12 @@ class CurrentVM(CoreVM):
         if fast is not None:
             if cls is Processing and fast[0] >= self._next_completion_id:
                 raise self._unknown_completion(message_type, fast[0])
-            self._queue.append(fast)
+            queue = self._queue
+            if queue or fast[0] in self._ready:
+                queue.append(fast)
+            else:
+                # Nothing queued before it (see _resolve): it is as good as resolved already.
+                self._ready[fast[0]] = fast[1]
             if cls is WaitingReplayEntries:
                 self._count_replay_message(state)  # type: ignore[arg-type]
             return
@@ -452,7 +483,11 @@ class CurrentVM(CoreVM):
             value = StateKeys([key_.decode("utf-8", "replace") for key_ in notification.state_keys.keys])
         else:
             raise VMError(PROTOCOL_VIOLATION, f"Notification of type 0x{message_type:04X} without a result")
-        self._queue.append((key, value))
+        queue = self._queue
+        if queue or key == CANCEL or key in self._ready:
+            queue.append((key, value))
+        else:
+            self._ready[key] = value
         if cls is WaitingReplayEntries:
             self._count_replay_message(state)  # type: ignore[arg-type]
 
@@ -698,8 +733,9 @@ class CurrentVM(CoreVM):
         if key is None:
             return None
         try:
-            found = self._resolve(key)
-            if self._cancel_pending():
+            ready = self._ready
+            found = key in ready or self._resolve(key)
+            if CANCEL in ready and not self._cancelled:  # a cancellation to report
                 if self._missing_call_id() is not None:
                     return None
                 self._cancel_calls()
@@ -709,7 +745,7 @@ class CurrentVM(CoreVM):
             if not found:
                 return None
             del self._handles[handle]
-            value = self._ready.pop(key)
+            value = ready.pop(key)
             if value.__class__ is str:
                 raise VMError(
                     PROTOCOL_VIOLATION,
@@ -979,18 +1015,35 @@ class CurrentVM(CoreVM):
 
     def sys_run_enter(self, name: str) -> Executed | NotExecuted:
         try:
-            completion_id = self._next_id()
-            frame = encode_frame(RUN, wire.v5_run(completion_id, check_str(name, "name")))
-            self._command(RUN, frame, name, "sys_run_enter")
+            if name.__class__ is not str:
+                check_str(name, "name")
+            completion_id = self._next_completion_id
+            self._next_completion_id = completion_id + 1
+            frame = wire.v5_run_frame(completion_id, name)
+            state = self._state
+            if (
+                state.__class__ is Replaying
+                and self._run is None
+                and len(state.commands) > 1
+                and state.commands[0] == frame
+            ):
+                # The usual replay: the recorded command is ours byte for byte (and not the last one).
+                self._command_index = index = self._command_index + 1
+                self._command_type = RUN
+                self._command_name = name
+                state.commands.popleft()
+                if self._debug:
+                    logger.debug("replaying command %d: run", index)
+            else:
+                self._command(RUN, frame, name, "sys_run_enter")
             value = self._take_arrived(completion_id)
             if value is not None:
                 # The runtime stored this run's result already: replay it, do not execute.
                 if value.__class__ is not Success and value.__class__ is not Failure:
                     raise VMError(PROTOCOL_VIOLATION, f"The result of run '{name}' is neither a value nor a failure")
-                return Executed(value)
+                return new_executed(value)
             state = self._state
             start = self._start
-            assert start is not None
             if state.__class__ is Processing and state.first_entry and start.retry_count_since_last_stored_entry:
                 # The first command after the replayed ones: the StartMessage's counters apply.
                 info = EntryRetryInfo(
@@ -1012,24 +1065,32 @@ class CurrentVM(CoreVM):
             run = self._run
             if run is None:
                 raise VMError(INTERNAL, "Invoked sys_run_exit without invoking sys_run_enter before")
-            if not isinstance(retry_policy, RetryPolicy):
+            if retry_policy.__class__ is not RetryPolicy and not isinstance(retry_policy, RetryPolicy):
                 raise TypeError(f"retry_policy must be a RetryPolicy, not {type(retry_policy).__name__}")
-            value: Success | Failure
-            if result.__class__ is RetryableFailure:
-                failure = check_failure(result.failure)
-                related = (run.index, run.name, RUN)
-                value = self._give_up_or_retry(failure, result.attempt_duration, run.info, retry_policy, related)
+            completion_id = run.completion_id
+            if result.__class__ is Success:
+                frame = wire.v5_propose_run_frame(completion_id, result.value)
             else:
-                value = check_non_empty_value(result, "result")  # type: ignore[arg-type]
-            if value.__class__ is Success:
-                body = wire.v5_propose_run_completion(run.completion_id, as_bytes(value.value, "Success.value"))
-            else:
-                failure_body = wire.failure(value.code, value.message)  # type: ignore[union-attr]
-                body = wire.v5_propose_run_completion(run.completion_id, None, failure_body)
+                value: Success | Failure
+                if result.__class__ is RetryableFailure:
+                    failure = check_failure(result.failure)
+                    related = (run.index, run.name, RUN)
+                    value = self._give_up_or_retry(failure, result.attempt_duration, run.info, retry_policy, related)
+                else:
+                    value = check_non_empty_value(result, "result")  # type: ignore[arg-type]
+                if value.__class__ is Success:
+                    frame = wire.v5_propose_run_frame(completion_id, value.value)
+                else:
+                    failure_body = wire.failure(value.code, value.message)  # type: ignore[union-attr]
+                    body = wire.v5_propose_run_completion(completion_id, None, failure_body)
+                    frame = encode_frame(PROPOSE_RUN_COMPLETION, body)
             self._run = None
-            self._run_commands[run.completion_id] = (run.index, run.name)
-            self._output.append(encode_frame(PROPOSE_RUN_COMPLETION, body))
-            return self._new_handle(run.completion_id)
+            self._run_commands[completion_id] = (run.index, run.name)
+            self._output.append(frame)
+            handle = self._next_handle
+            self._next_handle = handle + 1
+            self._handles[handle] = completion_id
+            return handle
         except VMError as error:
             raise self._fail(error) from None
 
