@@ -21,8 +21,10 @@ __all__ = [
     "bytes_field",
     "failure",
     "message_field",
+    "read_varint",
     "single_field",
     "uint_field",
+    "v2_call",
     "v2_get_state",
     "v2_output",
     "v2_run",
@@ -61,6 +63,11 @@ def varint(value: int) -> bytes:
     """Unsigned LEB128 encoding of ``value`` (0 <= value < 2**64)."""
     if value < 128:
         return _SMALL[value]
+    if 0x800000000 <= value < 0x40000000000:  # six bytes: milliseconds since the epoch, for a long while
+        return bytes(
+            (value & 0x7F | 0x80, value >> 7 & 0x7F | 0x80, value >> 14 & 0x7F | 0x80,
+             value >> 21 & 0x7F | 0x80, value >> 28 & 0x7F | 0x80, value >> 35)
+        )  # fmt: skip
     out = bytearray()
     while value >= 128:
         out.append((value & 0x7F) | 0x80)
@@ -158,6 +165,16 @@ def v2_run(name: str, value: bytes | None, failure_body: bytes = b"") -> bytes:
     return _opt_bytes(b"\x62", name.encode()) + v2_output(value, failure_body)
 
 
+def v2_call(service: str, handler: str, parameter: bytes, key: str) -> bytes:
+    """``CallEntryMessage{service_name: 1, handler_name: 2, parameter: 3, key: 5}``."""
+    return (
+        _opt_bytes(b"\x0a", service.encode())
+        + _opt_bytes(b"\x12", handler.encode())
+        + _opt_bytes(b"\x1a", parameter)
+        + _opt_bytes(b"\x2a", key.encode())
+    )
+
+
 _V2_RUN: Final = 0x0C05
 _REQUIRES_ACK: Final = 0x8000
 
@@ -166,18 +183,18 @@ def v2_run_frame(name: str, value: bytes) -> bytes:
     """The whole frame (header included, REQUIRES_ACK) of a ``RunEntryMessage`` with a value.
 
     ``value`` may be any bytes-like object (``TypeError`` otherwise)."""
-    name_bytes = name.encode()
-    if len(name_bytes) < 128 and value.__class__ is bytes and len(value) < 128:
-        parts: tuple[bytes, ...]
-        if name_bytes:
-            size = len(name_bytes) + len(value) + 4
+    if value.__class__ is bytes:
+        size_bytes = _SMALL[len(value)] if len(value) < 128 else varint(len(value))
+        if not name:
+            size = len(size_bytes) + len(value) + 1
+            return b"".join((_pack_header(_V2_RUN, _REQUIRES_ACK, size), b"\x72", size_bytes, value))
+        name_bytes = name.encode()
+        if len(name_bytes) < 128:
+            size = len(name_bytes) + len(size_bytes) + len(value) + 3
             parts = (_pack_header(_V2_RUN, _REQUIRES_ACK, size), b"\x62", _SMALL[len(name_bytes)], name_bytes,
-                     b"\x72", _SMALL[len(value)], value)  # fmt: skip
-        else:
-            parts = (_pack_header(_V2_RUN, _REQUIRES_ACK, len(value) + 2), b"\x72", _SMALL[len(value)], value)
-        return b"".join(parts)
-    body = v2_run(name, as_bytes(value))
-    return frame(_V2_RUN, _REQUIRES_ACK, body)
+                     b"\x72", size_bytes, value)  # fmt: skip
+            return b"".join(parts)
+    return frame(_V2_RUN, _REQUIRES_ACK, v2_run(name, as_bytes(value)))
 
 
 def as_bytes(data: bytes | bytearray | memoryview) -> bytes:
@@ -256,13 +273,14 @@ _V5_PROPOSE_RUN_COMPLETION: Final = 0x0005
 def v5_run_frame(completion_id: int, name: str) -> bytes:
     """The whole frame (header included) of a ``RunCommandMessage``."""
     name_bytes = name.encode()
-    if 0 < completion_id < 128 and len(name_bytes) < 128:
-        if name_bytes:
-            size = len(name_bytes) + 4
-            parts = (_pack_header(_V5_RUN, 0, size), b"\x58", _SMALL[completion_id], b"\x62", _SMALL[len(name_bytes)],
-                     name_bytes)  # fmt: skip
+    if completion_id > 0:
+        id_bytes = _SMALL[completion_id] if completion_id < 128 else varint(completion_id)
+        if not name_bytes:
+            return _pack_header(_V5_RUN, 0, len(id_bytes) + 1) + b"\x58" + id_bytes
+        if len(name_bytes) < 128:
+            size = len(id_bytes) + len(name_bytes) + 3
+            parts = (_pack_header(_V5_RUN, 0, size), b"\x58", id_bytes, b"\x62", _SMALL[len(name_bytes)], name_bytes)
             return b"".join(parts)
-        return _pack_header(_V5_RUN, 0, 2) + b"\x58" + _SMALL[completion_id]
     return frame(_V5_RUN, 0, v5_run(completion_id, name))
 
 
@@ -270,10 +288,11 @@ def v5_propose_run_frame(completion_id: int, value: bytes) -> bytes:
     """The whole frame (header included) of a ``ProposeRunCompletionMessage`` with a value.
 
     ``value`` may be any bytes-like object (``TypeError`` otherwise)."""
-    if 0 < completion_id < 128 and value.__class__ is bytes and len(value) < 128:
-        size = len(value) + 4
-        parts = (_pack_header(_V5_PROPOSE_RUN_COMPLETION, 0, size), b"\x08", _SMALL[completion_id], b"\x72",
-                 _SMALL[len(value)], value)  # fmt: skip
+    if completion_id > 0 and value.__class__ is bytes:
+        id_bytes = _SMALL[completion_id] if completion_id < 128 else varint(completion_id)
+        size_bytes = _SMALL[len(value)] if len(value) < 128 else varint(len(value))
+        size = len(id_bytes) + len(size_bytes) + len(value) + 2
+        parts = (_pack_header(_V5_PROPOSE_RUN_COMPLETION, 0, size), b"\x08", id_bytes, b"\x72", size_bytes, value)
         return b"".join(parts)
     return frame(_V5_PROPOSE_RUN_COMPLETION, 0, v5_propose_run_completion(completion_id, as_bytes(value)))
 
@@ -308,6 +327,22 @@ def v5_call(
 # ---- readers ----
 
 
+def read_varint(data: bytes, position: int) -> tuple[int, int]:
+    """The varint at ``data[position]`` and the position after it; ``(-1, position)`` when it runs
+    past the end of ``data`` or past ten bytes. Callers check the range their field allows."""
+    result = 0
+    shift = 0
+    end = len(data)
+    while position < end and shift < 70:
+        byte = data[position]
+        position += 1
+        result |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return result, position
+        shift += 7
+    return -1, position
+
+
 def single_field(body: bytes, tag: int) -> bytes | None:
     """The content of ``body`` if it is exactly one length-delimited field with the one-byte ``tag``.
 
@@ -321,16 +356,5 @@ def single_field(body: bytes, tag: int) -> bytes | None:
     length = body[1]
     if length < 0x80:
         return body[2:] if size == length + 2 else None
-    length &= 0x7F
-    shift = 7
-    position = 2
-    while True:
-        if position == size or shift > 63:
-            return None
-        byte = body[position]
-        position += 1
-        length |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            break
-        shift += 7
+    length, position = read_varint(body, 1)
     return body[position:] if size == position + length else None

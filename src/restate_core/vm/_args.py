@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from .._values import Failure, Success, Target
 
-__all__ = ["as_bytes", "check_duration", "check_failure", "check_non_empty_value", "check_target", "utf8"]
+__all__ = ["as_bytes", "bad_target", "check_duration", "check_failure", "check_non_empty_value", "check_target", "utf8"]
 
 
 def utf8(text: str, what: str) -> bytes:
@@ -44,16 +44,30 @@ def check_failure(failure: Failure) -> Failure:
 def check_non_empty_value(value: Success | Failure, what: str) -> Success | Failure:
     """``value`` if it is a ``Success`` (with bytes-like content) or a valid ``Failure``."""
     if value.__class__ is Success:
-        return value
+        content = value.value
+        if content.__class__ is bytes or isinstance(content, (bytearray, memoryview)):
+            return value
+        raise TypeError(f"Success.value must be bytes-like, not {type(content).__name__}")
     if value.__class__ is Failure:
         return check_failure(value)
     raise TypeError(f"{what} must be Success or Failure, not {type(value).__name__}")
 
 
 def check_target(target: Target) -> Target:
+    """``target`` if it is a ``Target`` with str service and handler, and a str or ``None`` key."""
     if target.__class__ is not Target:
         raise TypeError(f"target must be a Target, not {type(target).__name__}")
+    if not (isinstance(target.service, str) and isinstance(target.handler, str)) or not (
+        target.key is None or isinstance(target.key, str)
+    ):
+        raise bad_target(target)
     return target
+
+
+def bad_target(target: Target) -> TypeError:
+    """The error for a ``Target`` whose fields are not all str (``key`` may be ``None``)."""
+    kinds = ", ".join(f"{name}={type(getattr(target, name)).__name__}" for name in ("service", "handler", "key"))
+    return TypeError(f"Target.service and Target.handler must be str, Target.key str or None; got {kinds}")
 
 
 def check_duration(duration: timedelta, what: str) -> timedelta:

@@ -68,8 +68,18 @@ from ..protocol import _wire as wire
 from ..protocol import v5
 from ..protocol._framing import HEADER_SIZE, encode_frame
 from ..protocol._version import Version
+from ..protocol._wire import read_varint
 from ..retries import RetryPolicy, delay_millis
-from ._args import as_bytes, check_duration, check_failure, check_non_empty_value, check_str, check_target, utf8
+from ._args import (
+    as_bytes,
+    bad_target,
+    check_duration,
+    check_failure,
+    check_non_empty_value,
+    check_str,
+    check_target,
+    utf8,
+)
 from ._core import (
     ENDED,
     SUSPENDED,
@@ -231,30 +241,48 @@ def _decode(cls: type[Message], body: bytes) -> Message:
 def _completion_notification(body: bytes) -> tuple[int, Value | str] | None:
     """The usual completion notifications, read without protobuf: ``(completion id, result)``.
 
-    ``{completion_id: 1 (< 128), void: 4 | value: 5 (Value, content < 126 bytes) |
-    invocation_id: 16 (< 128 bytes)}``; ``None`` for anything else (the caller decodes it).
+    ``{completion_id: 1, void: 4 | value: 5 (Value{content: 1}) | invocation_id: 16}``;
+    ``None`` for anything else (the caller decodes it).
     """
     size = len(body)
-    if size < 4 or body[0] != 0x08 or body[1] >= 0x80:
+    if size < 4 or body[0] != 0x08:
         return None
-    tag = body[2]
+    completion_id = body[1]
+    position = 2
+    if completion_id >= 0x80:
+        if body[2] < 0x80:  # two bytes: ids up to 16383
+            completion_id = (completion_id & 0x7F) | (body[2] << 7)
+            position = 3
+        else:
+            completion_id, position = read_varint(body, 1)
+        if not 0 <= completion_id <= 0xFFFFFFFF or position + 2 > size:
+            return None
+    tag = body[position]
     if tag == 0x22:  # 4: void
-        if size == 4 and body[3] == 0:
-            return body[1], VOID
-    elif tag == 0x82 and size >= 5 and body[3] == 0x01:  # 16: invocation_id (a two-byte tag)
-        length = body[4]
-        if length < 0x80 and size == length + 5:
+        if size == position + 2 and body[position + 1] == 0:
+            return completion_id, VOID
+    elif tag == 0x2A:  # 5: value, a Value message
+        length = body[position + 1]
+        start = position + 2
+        if length >= 0x80:
+            length, start = read_varint(body, position + 1)
+        if start + length == size:
+            if length == 0:
+                return completion_id, new_success(b"")
+            if body[start] == 0x0A:  # Value{content: 1}
+                length = body[start + 1] if start + 1 < size else 0x80
+                start += 2
+                if length >= 0x80:
+                    length, start = read_varint(body, start - 1)
+                if start + length == size:
+                    return completion_id, new_success(body[start:])
+    elif tag == 0x82 and body[position + 1] == 0x01:  # 16: invocation_id (a two-byte tag)
+        length, start = read_varint(body, position + 2)
+        if start + length == size:
             try:
-                return body[1], body[5:].decode()
+                return completion_id, body[start:].decode()
             except UnicodeDecodeError:
                 return None
-    elif tag == 0x2A:  # 5: value, a Value message
-        length = body[3]
-        if length < 0x80 and size == length + 4:
-            if length == 0:
-                return body[1], new_success(b"")
-            if length >= 2 and body[4] == 0x0A and body[5] == length - 2:  # Value{content: 1}
-                return body[1], new_success(body[6:])
     return None
 
 
@@ -412,7 +440,11 @@ class CurrentVM(CoreVM):
                     continue
             frame = frames[position]
             position += 1
-            self._on_message(_frame_type(frame), frame[HEADER_SIZE:])
+            head = frame[0]
+            if 0x80 <= head <= 0xFB:  # a notification: 0x8000-0xFBFF
+                self._on_notification(state, (head << 8) | frame[1], frame[HEADER_SIZE:])
+            else:
+                self._on_message((head << 8) | frame[1], frame[HEADER_SIZE:])
 
     def _on_message(self, message_type: int, body: bytes) -> None:
         state = self._state
@@ -454,7 +486,9 @@ class CurrentVM(CoreVM):
                 # Nothing queued before it (see _resolve): it is as good as resolved already.
                 self._ready[fast[0]] = fast[1]
             if cls is WaitingReplayEntries:
-                self._count_replay_message(state)  # type: ignore[arg-type]
+                state.received += 1  # type: ignore[attr-defined]
+                if state.received == self._known:  # type: ignore[attr-defined]
+                    self._set_state(Replaying(state.commands))  # type: ignore[attr-defined]
             return
         notification: v5.NotificationTemplate = _decode(v5.NotificationTemplate, body)  # type: ignore[assignment]
         which_id = notification.WhichOneof("id")
@@ -927,17 +961,20 @@ class CurrentVM(CoreVM):
 
     def sys_call(self, target: Target, input: bytes) -> int:
         try:
-            check_target(target)
-            invocation_id_completion = self._next_id()
-            result_completion = self._next_id()
-            body = wire.v5_call(
-                target.service,
-                target.handler,
-                as_bytes(input, "input"),
-                target.key or "",
-                invocation_id_completion,
-                result_completion,
-            )
+            if target.__class__ is not Target:
+                check_target(target)
+            if input.__class__ is not bytes:
+                input = as_bytes(input, "input")
+            # Two completion ids, taken only once the arguments proved valid.
+            invocation_id_completion = self._next_completion_id
+            result_completion = invocation_id_completion + 1
+            try:
+                body = wire.v5_call(
+                    target.service, target.handler, input, target.key or "", invocation_id_completion, result_completion
+                )
+            except AttributeError:
+                raise bad_target(target) from None
+            self._next_completion_id = result_completion + 1
             self._command(CALL, encode_frame(CALL, body), "", "sys_call")
             self._calls.append(invocation_id_completion)
             return self._new_handle(result_completion)
@@ -986,8 +1023,9 @@ class CurrentVM(CoreVM):
 
     def sys_get_promise(self, key: str) -> int:
         try:
+            check_str(key, "key")
             completion_id = self._next_id()
-            command = v5.GetPromiseCommandMessage(key=check_str(key, "key"), result_completion_id=completion_id)
+            command = v5.GetPromiseCommandMessage(key=key, result_completion_id=completion_id)
             self._command(GET_PROMISE, encode_frame(GET_PROMISE, command.SerializeToString()), "", "sys_get_promise")
             return self._new_handle(completion_id)
         except VMError as error:
@@ -995,8 +1033,9 @@ class CurrentVM(CoreVM):
 
     def sys_peek_promise(self, key: str) -> int:
         try:
+            check_str(key, "key")
             completion_id = self._next_id()
-            command = v5.PeekPromiseCommandMessage(key=check_str(key, "key"), result_completion_id=completion_id)
+            command = v5.PeekPromiseCommandMessage(key=key, result_completion_id=completion_id)
             self._command(PEEK_PROMISE, encode_frame(PEEK_PROMISE, command.SerializeToString()), "", "sys_peek_promise")
             return self._new_handle(completion_id)
         except VMError as error:
@@ -1004,9 +1043,11 @@ class CurrentVM(CoreVM):
 
     def sys_complete_promise(self, key: str, value: NonEmptyValue) -> int:
         try:
+            check_str(key, "key")
+            check_non_empty_value(value, "value")
             completion_id = self._next_id()
-            command = v5.CompletePromiseCommandMessage(key=check_str(key, "key"), result_completion_id=completion_id)
-            _set_value(command, check_non_empty_value(value, "value"), "completion_value", "completion_failure")
+            command = v5.CompletePromiseCommandMessage(key=key, result_completion_id=completion_id)
+            _set_value(command, value, "completion_value", "completion_failure")
             frame = encode_frame(COMPLETE_PROMISE, command.SerializeToString())
             self._command(COMPLETE_PROMISE, frame, "", "sys_complete_promise")
             return self._new_handle(completion_id)

@@ -59,8 +59,18 @@ from ..protocol import _wire as wire
 from ..protocol import v2
 from ..protocol._framing import COMPLETED, HEADER, HEADER_SIZE, REQUIRES_ACK, encode_frame
 from ..protocol._version import Version
+from ..protocol._wire import read_varint
 from ..retries import RetryPolicy, delay_millis
-from ._args import as_bytes, check_duration, check_failure, check_non_empty_value, check_str, check_target, utf8
+from ._args import (
+    as_bytes,
+    bad_target,
+    check_duration,
+    check_failure,
+    check_non_empty_value,
+    check_str,
+    check_target,
+    utf8,
+)
 from ._core import (
     ENDED,
     SUSPENDED,
@@ -167,6 +177,9 @@ _GET: Final = "sys_state_get"
 _FIRST_TRY: Final = EntryRetryInfo()
 _NOT_EXECUTED_FIRST_TRY: Final = NotExecuted(_FIRST_TRY)
 _RUN: Final = "sys_run_enter"
+_SLEEP: Final = "sys_sleep"
+_CALL: Final = "sys_call"
+_ZERO: Final = timedelta(0)
 # The first header byte of a message that is not a journal entry.
 _NOT_AN_ENTRY: Final = re.compile(rb"[\x00-\x03]")
 _RUN_HIGH: Final = RUN >> 8
@@ -226,21 +239,24 @@ def _result_value(message: Message) -> Value | None:
 def _result_suffix(frame: bytes, start: int) -> Value | None:
     """The value of the single ``result`` field (empty 13, value 14, failure 15) that fills
     ``frame[start:]``, or ``None`` if the rest is anything else (the caller decodes it)."""
-    rest = len(frame) - start
-    if rest < 2:
+    end = len(frame)
+    if end - start < 2:
         return None
     tag = frame[start]
     size = frame[start + 1]
-    if size >= 0x80 or rest != size + 2:  # a multi-byte length: leave it to protobuf
+    body = start + 2
+    if size >= 0x80:
+        size, body = read_varint(frame, start + 1)
+    if body + size != end:
         return None
     if tag == 0x72:  # 14: value
-        return new_success(frame[start + 2 :])
+        return new_success(frame[body:])
     if tag == 0x6A and size == 0:  # 13: empty
         return VOID
     if tag == 0x7A:  # 15: failure
         failure = v2.Failure()
         try:
-            failure.ParseFromString(frame[start + 2 :])
+            failure.ParseFromString(frame[body:])
         except DecodeError:
             return None
         return failure_from(failure)
@@ -258,10 +274,15 @@ def _state_keys(raw_keys: list[bytes]) -> StateKeys:
 
 def _completion(body: bytes) -> tuple[int, Value]:
     """A CompletionMessage: the entry index and its result, read as a plain value."""
-    if len(body) >= 4 and body[0] == 0x08 and body[1] < 0x80:  # the usual shapes, without protobuf
-        value = _result_suffix(body, 2)
-        if value is not None:
-            return body[1], value
+    if len(body) >= 4 and body[0] == 0x08:  # the usual shapes, without protobuf
+        index = body[1]
+        position = 2
+        if index >= 0x80:
+            index, position = read_varint(body, 1)
+        if 0 <= index <= 0xFFFFFFFF:
+            value = _result_suffix(body, position)
+            if value is not None:
+                return index, value
     completion: v2.CompletionMessage = _decode(v2.CompletionMessage, body)  # type: ignore[assignment]
     value = _result_value(completion)
     if value is None:
@@ -384,8 +405,10 @@ class LegacyVM(CoreVM):
                 return
             if state.__class__ is WaitingStart:
                 raise unexpected_state(state, "EntryAckMessage")
-            if len(body) == 2 and body[0] == 0x08 and body[1] < 0x80:  # the usual {entry_index: 1}
-                self._notify_ack(body[1])
+            # The usual {entry_index: 1}, read without protobuf.
+            index, end = read_varint(body, 1) if body and body[0] == 0x08 else (-1, 0)
+            if end == len(body) and 0 <= index <= 0xFFFFFFFF:
+                self._notify_ack(index)
             else:
                 ack: v2.EntryAckMessage = _decode(v2.EntryAckMessage, body)  # type: ignore[assignment]
                 self._notify_ack(ack.entry_index)
@@ -405,7 +428,7 @@ class LegacyVM(CoreVM):
             self._pending[index] = result
         elif pending.__class__ is int:
             del self._pending[index]
-            self._ready[index] = _read_completion(result, pending)
+            self._ready[index] = result if pending == _AS_VALUE else _read_completion(result, pending)
         elif self._debug:
             # A second completion for an entry not read yet: the first one stands.
             logger.debug("ignoring a duplicate completion for entry %d", index)
@@ -529,8 +552,16 @@ class LegacyVM(CoreVM):
 
     def _completable(self, ty: int, frame: bytes, event: str, own: Value | None) -> int:
         """A completable entry; ``own`` is the result ``frame`` carries (``None``: none)."""
-        value = self._journal_result(ty, frame, event, own)
-        index = self._index
+        state = self._state
+        if state.__class__ is Processing and state.run is None:  # the common case of _journal_result
+            self._index = index = self._index + 1
+            self._entry_type = ty
+            self._entry_name = ""
+            self._output.append(frame)
+            value = own
+        else:
+            value = self._journal_result(ty, frame, event, own)
+            index = self._index
         if value is None:
             self._expect_completion(index, _AS_VALUE)
         else:
@@ -710,22 +741,24 @@ class LegacyVM(CoreVM):
 
     def sys_sleep(self, duration: timedelta) -> int:
         try:
-            wake_up_time = epoch_millis_after(self._clock, check_duration(duration, "duration"))
-            frame = encode_frame(SLEEP, wire.uint_field(b"\x08", wake_up_time))
-            return self._completable(SLEEP, frame, "sys_sleep", None)
+            if duration.__class__ is not timedelta or duration < _ZERO:
+                check_duration(duration, "duration")
+            wake_up_time = epoch_millis_after(self._clock, duration)
+            return self._completable(SLEEP, encode_frame(SLEEP, wire.uint_field(b"\x08", wake_up_time)), _SLEEP, None)
         except VMError as error:
             raise self._fail(error) from None
 
     def sys_call(self, target: Target, input: bytes) -> int:
         try:
-            check_target(target)
-            entry = v2.CallEntryMessage(
-                service_name=target.service,
-                handler_name=target.handler,
-                parameter=as_bytes(input, "input"),
-                key=target.key or "",
-            )
-            return self._completable(CALL, encode_frame(CALL, entry.SerializeToString()), "sys_call", None)
+            if target.__class__ is not Target:
+                check_target(target)
+            if input.__class__ is not bytes:
+                input = as_bytes(input, "input")
+            try:
+                body = wire.v2_call(target.service, target.handler, input, target.key or "")
+            except AttributeError:
+                raise bad_target(target) from None
+            return self._completable(CALL, encode_frame(CALL, body), _CALL, None)
         except VMError as error:
             raise self._fail(error) from None
 

@@ -1,0 +1,105 @@
+"""Bad arguments: a clear TypeError or ValueError, and the VM as if the call never happened.
+
+Each bad call is made on a VM in Processing; then the same valid calls run on
+it and on a VM that never saw the bad call, and both must write the same
+bytes. So a rejected call neither fails the VM nor leaves a trace in the
+journal (no entry, no completion or signal id used up).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from restate_core import CoreVM, Failure, RetryableFailure, RetryPolicy, Success, Target
+from restate_core.protocol import Version, v2, v5
+from restate_core.testing import encode_input
+
+VERSIONS = [Version.V1, Version.V2, Version.V5, Version.V6]
+
+
+def processing(version: Version) -> CoreVM:
+    proto = v2 if version.is_legacy else v5
+    start = proto.StartMessage(id=b"inv", debug_id="inv", known_entries=1, partial_state=False)
+    entry = v2.InputEntryMessage() if version.is_legacy else v5.InputCommandMessage()
+    vm = CoreVM([("content-type", version.content_type)], clock=lambda: 1000.0)
+    vm.notify_input(encode_input(version, [start, entry]))
+    vm.sys_input()
+    return vm
+
+
+def valid_calls(vm: CoreVM) -> bytes:
+    vm.sys_state_set("k", b"v")
+    vm.sys_sleep(timedelta(seconds=1))
+    vm.sys_call(Target("S", "h", "key"), b"{}")
+    vm.sys_awakeable()
+    vm.sys_run_enter("r")
+    vm.sys_run_exit(Success(b"1"), RetryPolicy.infinite())
+    vm.sys_write_output(Success(b"out"))
+    vm.sys_end()
+    out = b""
+    while chunk := vm.take_output():
+        out += chunk
+    return out
+
+
+BAD_CALLS: dict[str, tuple[type[Exception], Callable[[CoreVM], Any]]] = {
+    "state get key not str": (TypeError, lambda vm: vm.sys_state_get(b"k")),
+    "state set key not str": (TypeError, lambda vm: vm.sys_state_set(1, b"v")),
+    "state set value not bytes": (TypeError, lambda vm: vm.sys_state_set("k", "v")),
+    "state clear key not str": (TypeError, lambda vm: vm.sys_state_clear(None)),
+    "sleep not a timedelta": (TypeError, lambda vm: vm.sys_sleep(5)),
+    "sleep negative": (ValueError, lambda vm: vm.sys_sleep(timedelta(seconds=-1))),
+    "call target not a Target": (TypeError, lambda vm: vm.sys_call(("S", "h"), b"")),
+    "call service not str": (TypeError, lambda vm: vm.sys_call(Target(1, "h"), b"")),  # type: ignore[arg-type]
+    "call handler not str": (TypeError, lambda vm: vm.sys_call(Target("S", None), b"")),  # type: ignore[arg-type]
+    "call key not str": (TypeError, lambda vm: vm.sys_call(Target("S", "h", 5), b"")),  # type: ignore[arg-type]
+    "call input not bytes": (TypeError, lambda vm: vm.sys_call(Target("S", "h"), "{}")),
+    "send delay not a timedelta": (TypeError, lambda vm: vm.sys_send(Target("S", "h"), b"", 5)),
+    "send service not str": (TypeError, lambda vm: vm.sys_send(Target(b"S", "h"), b"")),  # type: ignore[arg-type]
+    "run name not str": (TypeError, lambda vm: vm.sys_run_enter(7)),
+    "promise key not str": (TypeError, lambda vm: vm.sys_get_promise(7)),
+    "complete awakeable id not str": (TypeError, lambda vm: vm.sys_complete_awakeable(7, Success(b""))),
+    "complete awakeable value": (TypeError, lambda vm: vm.sys_complete_awakeable("id", b"")),
+    "complete promise key not str": (TypeError, lambda vm: vm.sys_complete_promise(7, Success(b""))),
+    "complete promise value not bytes": (TypeError, lambda vm: vm.sys_complete_promise("p", Success("x"))),
+    "complete awakeable value not bytes": (TypeError, lambda vm: vm.sys_complete_awakeable("id", Success("x"))),
+    "peek promise key not str": (TypeError, lambda vm: vm.sys_peek_promise(7)),
+    "output not a value": (TypeError, lambda vm: vm.sys_write_output(b"out")),
+    "output value not bytes": (TypeError, lambda vm: vm.sys_write_output(Success("out"))),
+    "output failure code": (ValueError, lambda vm: vm.sys_write_output(Failure(70000, "x"))),
+}
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=str)
+@pytest.mark.parametrize("case", sorted(BAD_CALLS))
+def test_a_rejected_call_leaves_no_trace(version: Version, case: str) -> None:
+    error, call = BAD_CALLS[case]
+    vm = processing(version)
+    with pytest.raises(error):
+        call(vm)
+    assert valid_calls(vm) == valid_calls(processing(version))
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=str)
+def test_run_exit_rejects_a_policy_that_is_not_one(version: Version) -> None:
+    vm = processing(version)
+    vm.sys_run_enter("r")
+    with pytest.raises(TypeError, match="retry_policy must be a RetryPolicy"):
+        vm.sys_run_exit(Success(b"1"), "three times")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"Success\.value must be bytes-like"):
+        vm.sys_run_exit(Success("1"), RetryPolicy.infinite())  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        vm.sys_run_exit(RetryableFailure(Failure(500, "x"), 3), RetryPolicy.infinite())  # type: ignore[arg-type]
+    # Still inside the run: a valid exit works and is the only thing written.
+    vm.sys_run_exit(Success(b"1"), RetryPolicy.infinite())
+    assert vm.take_output()
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=str)
+def test_call_target_error_names_the_fields(version: Version) -> None:
+    with pytest.raises(TypeError, match=r"service=int, handler=str, key=NoneType"):
+        processing(version).sys_call(Target(1, "h"), b"")  # type: ignore[arg-type]
