@@ -419,32 +419,32 @@ class CurrentVM(CoreVM):
         heads = b""
         while position < count:
             state = self._state
-            if state.__class__ is WaitingReplayEntries:
-                # The bulk of most inputs: commands to replay (types 0x0400-0x7FFF), taken in one
-                # go up to the first other message.
-                if not heads:
-                    heads = first_bytes(frames)
-                if 0x04 <= heads[position] <= 0x7F:
-                    stop = min(count, position + self._known - state.received)
-                    end = position + 1
-                    if end < stop and 0x04 <= heads[end] <= 0x7F:  # at least two: find where the run ends
-                        other = _NOT_A_COMMAND.search(heads, end + 1, stop)
-                        end = stop if other is None else other.start()
-                        state.commands.extend(frames[position:end] if end - position < count else frames)
-                    else:
-                        state.commands.append(frames[position])
-                    state.received += end - position
-                    position = end
-                    if state.received == self._known:
-                        self._set_state(Replaying(state.commands))
-                    continue
             frame = frames[position]
-            position += 1
             head = frame[0]
-            if 0x80 <= head <= 0xFB:  # a notification: 0x8000-0xFBFF
-                self._on_notification(state, (head << 8) | frame[1], frame[HEADER_SIZE:])
+            if 0x04 <= head <= 0x7F and state.__class__ is WaitingReplayEntries:
+                # A command to replay (types 0x0400-0x7FFF), the bulk of most inputs.
+                end = position + 1
+                wanted = self._known - state.received
+                if wanted > 1 and end < count and 0x04 <= frames[end][0] <= 0x7F:
+                    # Two or more in a row: find where the run of commands ends at C speed.
+                    if not heads:
+                        heads = first_bytes(frames)
+                    stop = min(count, position + wanted)
+                    other = _NOT_A_COMMAND.search(heads, end + 1, stop)
+                    end = stop if other is None else other.start()
+                    state.commands.extend(frames[position:end] if end - position < count else frames)
+                else:
+                    state.commands.append(frame)
+                state.received += end - position
+                position = end
+                if state.received == self._known:
+                    self._set_state(Replaying(state.commands))
             else:
-                self._on_message((head << 8) | frame[1], frame[HEADER_SIZE:])
+                position += 1
+                if 0x80 <= head <= 0xFB:  # a notification: 0x8000-0xFBFF
+                    self._on_notification(state, (head << 8) | frame[1], frame[HEADER_SIZE:])
+                else:
+                    self._on_message((head << 8) | frame[1], frame[HEADER_SIZE:])
 
     def _on_message(self, message_type: int, body: bytes) -> None:
         state = self._state

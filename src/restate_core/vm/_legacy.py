@@ -367,28 +367,28 @@ class LegacyVM(CoreVM):
         heads = b""
         while position < count:
             state = self._state
-            if state.__class__ is WaitingReplayEntries:
-                # The bulk of most inputs: journal entries to replay, taken in one go up to the
-                # first other message (type & 0xFC00 is set for known and custom entries alike).
-                if not heads:
-                    heads = first_bytes(frames)
-                if heads[position] >= 0x04:
-                    entries = state.entries
-                    stop = min(count, position + self._known - len(entries))
-                    end = position + 1
-                    if end < stop and heads[end] >= 0x04:  # at least two: find where the run ends
-                        other = _NOT_AN_ENTRY.search(heads, end + 1, stop)
-                        end = stop if other is None else other.start()
-                        entries.extend(frames[position:end] if end - position < count else frames)
-                    else:
-                        entries.append(frames[position])
-                    position = end
-                    if len(entries) == self._known:
-                        self._set_state(Replaying(entries))
-                    continue
             frame = frames[position]
-            position += 1
-            self._on_message((frame[0] << 8) | frame[1], frame[HEADER_SIZE:])
+            if frame[0] & 0xFC and state.__class__ is WaitingReplayEntries:
+                # A journal entry to replay (type & 0xFC00: known or custom), the bulk of most inputs.
+                entries = state.entries
+                end = position + 1
+                wanted = self._known - len(entries)
+                if wanted > 1 and end < count and frames[end][0] & 0xFC:
+                    # Two or more in a row: find where the run of entries ends at C speed.
+                    if not heads:
+                        heads = first_bytes(frames)
+                    stop = min(count, position + wanted)
+                    other = _NOT_AN_ENTRY.search(heads, end + 1, stop)
+                    end = stop if other is None else other.start()
+                    entries.extend(frames[position:end] if end - position < count else frames)
+                else:
+                    entries.append(frame)
+                position = end
+                if len(entries) == self._known:
+                    self._set_state(Replaying(entries))
+            else:
+                position += 1
+                self._on_message((frame[0] << 8) | frame[1], frame[HEADER_SIZE:])
 
     def _on_message(self, message_type: int, body: bytes) -> None:
         state = self._state
