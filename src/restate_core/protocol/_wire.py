@@ -128,11 +128,12 @@ def v2_get_state(key: bytes, result: int, value: bytes = b"") -> bytes:
 
 def v2_get_state_value_frame(key: bytes, value: bytes) -> bytes:
     """The whole frame (header included) of a completed ``GetStateEntryMessage`` with a value."""
-    if 0 < len(key) < 128 and len(value) < 128:
-        size = len(key) + len(value) + 4
+    key_size = len(key)
+    value_size = len(value)
+    if 0 < key_size < 128 and value_size < 128:
         return b"".join(
-            (_pack_header(_V2_GET_STATE, _COMPLETED, size), b"\x0a", _SMALL[len(key)], key,
-             b"\x72", _SMALL[len(value)], value)
+            (_pack_header(_V2_GET_STATE, _COMPLETED, key_size + value_size + 4), b"\x0a", _SMALL[key_size], key,
+             b"\x72", _SMALL[value_size], value)
         )  # fmt: skip
     return frame(_V2_GET_STATE, _COMPLETED, v2_get_state(key, V2_VALUE, value))
 
@@ -144,11 +145,12 @@ def v2_set_state(key: bytes, value: bytes) -> bytes:
 
 def v2_set_state_frame(key: bytes, value: bytes) -> bytes:
     """The whole frame (header included) of a ``SetStateEntryMessage``."""
-    if 0 < len(key) < 128 and 0 < len(value) < 128:
-        size = len(key) + len(value) + 4
+    key_size = len(key)
+    value_size = len(value)
+    if 0 < key_size < 128 and 0 < value_size < 128:
         return b"".join(
-            (_pack_header(_V2_SET_STATE, 0, size), b"\x0a", _SMALL[len(key)], key,
-             b"\x1a", _SMALL[len(value)], value)
+            (_pack_header(_V2_SET_STATE, 0, key_size + value_size + 4), b"\x0a", _SMALL[key_size], key,
+             b"\x1a", _SMALL[value_size], value)
         )  # fmt: skip
     return frame(_V2_SET_STATE, 0, v2_set_state(key, value))
 
@@ -224,11 +226,12 @@ def v5_get_eager_state(key: bytes, value: bytes | None) -> bytes:
 
 def v5_get_eager_state_frame(key: bytes, value: bytes | None) -> bytes:
     """The whole frame (header included) of a ``GetEagerStateCommandMessage``."""
-    if value and 0 < len(key) < 128 and len(value) < 126:
-        size = len(key) + len(value) + 6
+    key_size = len(key)
+    value_size = len(value) if value else 0
+    if 0 < key_size < 128 and 0 < value_size < 126:
         return b"".join(
-            (_pack_header(_V5_GET_EAGER_STATE, 0, size), b"\x0a", _SMALL[len(key)], key,
-             b"\x72", _SMALL[len(value) + 2], b"\x0a", _SMALL[len(value)], value)
+            (_pack_header(_V5_GET_EAGER_STATE, 0, key_size + value_size + 6), b"\x0a", _SMALL[key_size], key,
+             b"\x72", _SMALL[value_size + 2], b"\x0a", _SMALL[value_size], value)
         )  # fmt: skip
     return frame(_V5_GET_EAGER_STATE, 0, v5_get_eager_state(key, value))
 
@@ -245,11 +248,12 @@ def v5_set_state(key: bytes, value: bytes) -> bytes:
 
 def v5_set_state_frame(key: bytes, value: bytes) -> bytes:
     """The whole frame (header included) of a ``SetStateCommandMessage``."""
-    if value and 0 < len(key) < 128 and len(value) < 126:
-        size = len(key) + len(value) + 6
+    key_size = len(key)
+    value_size = len(value)
+    if 0 < key_size < 128 and 0 < value_size < 126:
         return b"".join(
-            (_pack_header(_V5_SET_STATE, 0, size), b"\x0a", _SMALL[len(key)], key,
-             b"\x1a", _SMALL[len(value) + 2], b"\x0a", _SMALL[len(value)], value)
+            (_pack_header(_V5_SET_STATE, 0, key_size + value_size + 6), b"\x0a", _SMALL[key_size], key,
+             b"\x1a", _SMALL[value_size + 2], b"\x0a", _SMALL[value_size], value)
         )  # fmt: skip
     return frame(_V5_SET_STATE, 0, v5_set_state(key, value))
 

@@ -650,7 +650,9 @@ class LegacyVM(CoreVM):
             else:
                 frame = wire.v2_get_state_value_frame(key_bytes, known)  # type: ignore[arg-type]
                 value = new_success(known)  # type: ignore[arg-type]
-            index = self._advance(GET_STATE, "")
+            self._index = index = self._index + 1  # _advance, inlined
+            self._entry_type = GET_STATE
+            self._entry_name = ""
             # The two common cases of _write_or_pop, inlined: a new entry while processing, and
             # replaying an entry identical to ours that is not the last one.
             state = self._state
@@ -706,7 +708,9 @@ class LegacyVM(CoreVM):
             if state.__class__ is not Failed:
                 self._eager.set(key, value)
             frame = wire.v2_set_state_frame(key_bytes, value)
-            index = self._advance(SET_STATE, "")
+            self._index = index = self._index + 1  # _advance, inlined
+            self._entry_type = SET_STATE
+            self._entry_name = ""
             # The two common cases of _write_or_pop, inlined (see sys_state_get).
             if state.__class__ is Processing and state.run is None:
                 self._output.append(frame)
