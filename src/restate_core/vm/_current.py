@@ -678,6 +678,27 @@ class CurrentVM(CoreVM):
         against ``frame``. Returns ``None`` when the journal now holds exactly
         our command, else the recorded command (its ignored fields differ).
         """
+        state = self._state
+        if self._run is None:
+            # The two common cases, inlined: a new command while processing, and replaying a
+            # command identical to ours that is not the last one.
+            if state.__class__ is Processing:
+                self._command_index += 1
+                self._command_type = ty
+                self._command_name = name
+                self._output.append(frame)
+                state.first_entry = False
+                return None
+            if state.__class__ is Replaying:
+                commands = state.commands
+                if len(commands) > 1 and commands[0] == frame:
+                    self._command_index = index = self._command_index + 1
+                    self._command_type = ty
+                    self._command_name = name
+                    commands.popleft()
+                    if self._debug:
+                        logger.debug("replaying command %d: %s", index, _command_text(ty))
+                    return None
         state = self._advance(ty, name, event)
         if state.__class__ is Processing:
             self._output.append(frame)
