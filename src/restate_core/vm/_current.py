@@ -1083,6 +1083,18 @@ class CurrentVM(CoreVM):
             self._next_completion_id = completion_id + 1
             frame = wire.v5_run_frame(completion_id, name)
             state = self._state
+            ready = self._ready
+            if state.__class__ is Processing and self._run is None and completion_id not in ready and not self._queue:
+                # A new run whose result is not in the journal already (the usual case): execute
+                # it. The StartMessage's retry counters apply only to a run replayed as the last
+                # recorded command.
+                self._command_index = index = self._command_index + 1
+                self._command_type = RUN
+                self._command_name = name
+                self._output.append(frame)
+                state.first_entry = False
+                self._run = _PendingRun(completion_id, index, name, _FIRST_TRY)
+                return _NOT_EXECUTED_FIRST_TRY
             if (
                 state.__class__ is Replaying
                 and self._run is None
