@@ -228,7 +228,7 @@ def v5_get_eager_state_frame(key: bytes, value: bytes | None) -> bytes:
     """The whole frame (header included) of a ``GetEagerStateCommandMessage``."""
     key_size = len(key)
     value_size = len(value) if value else 0
-    if 0 < key_size < 128 and 0 < value_size < 126:
+    if 0 < key_size < 128 and 0 < value_size < 126 and value is not None:
         return b"".join(
             (_pack_header(_V5_GET_EAGER_STATE, 0, key_size + value_size + 6), b"\x0a", _SMALL[key_size], key,
              b"\x72", _SMALL[value_size + 2], b"\x0a", _SMALL[value_size], value)
