@@ -1170,7 +1170,8 @@ class CurrentVM(CoreVM):
 
     def sys_write_output(self, value: NonEmptyValue) -> None:
         try:
-            check_non_empty_value(value, "value")
+            if value.__class__ is not Success or value.value.__class__ is not bytes:
+                check_non_empty_value(value, "value")
             if value.__class__ is Success:
                 body = wire.v5_output(as_bytes(value.value, "Success.value"))
             else:

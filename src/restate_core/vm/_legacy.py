@@ -388,7 +388,15 @@ class LegacyVM(CoreVM):
                     self._set_state(Replaying(entries))
             else:
                 position += 1
-                self._on_message((frame[0] << 8) | frame[1], frame[HEADER_SIZE:])
+                if (
+                    frame[1] == COMPLETION
+                    and not frame[0]
+                    and (state.__class__ is Processing or state.__class__ is Replaying)
+                ):
+                    # A completion while the handler runs: the usual message after the journal.
+                    self._on_completion(*_completion(frame[HEADER_SIZE:]))
+                else:
+                    self._on_message((frame[0] << 8) | frame[1], frame[HEADER_SIZE:])
 
     def _on_message(self, message_type: int, body: bytes) -> None:
         state = self._state
@@ -920,12 +928,21 @@ class LegacyVM(CoreVM):
 
     def sys_write_output(self, value: NonEmptyValue) -> None:
         try:
-            check_non_empty_value(value, "value")
+            if value.__class__ is not Success or value.value.__class__ is not bytes:
+                check_non_empty_value(value, "value")
             if value.__class__ is Success:
                 body = wire.v2_output(as_bytes(value.value, "Success.value"))
             else:
                 body = wire.v2_output(None, wire.failure(value.code, value.message))  # type: ignore[union-attr]
-            self._journal(OUTPUT, encode_frame(OUTPUT, body), "sys_write_output")
+            frame = _pack_header(OUTPUT, 0, len(body)) + body
+            state = self._state
+            if state.__class__ is Processing and state.run is None:  # the common case of _journal
+                self._index += 1
+                self._entry_type = OUTPUT
+                self._entry_name = ""
+                self._output.append(frame)
+            else:
+                self._journal(OUTPUT, frame, "sys_write_output")
         except VMError as error:
             raise self._fail(error) from None
 
