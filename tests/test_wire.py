@@ -179,7 +179,13 @@ def test_v5_sleep(wake_up_time: int, completion_id: int) -> None:
     assert wire.v5_sleep(wake_up_time, completion_id) == expected.SerializeToString()
 
 
-@given(text, text, data, text, u32, u32)
+@given(st.one_of(u64, st.integers(min_value=0x800000000, max_value=0x40000000000)), small_ids)
+def test_v5_sleep_frame(wake_up_time: int, completion_id: int) -> None:
+    body = v5.SleepCommandMessage(wake_up_time=wake_up_time, result_completion_id=completion_id).SerializeToString()
+    assert wire.v5_sleep_frame(wake_up_time, completion_id) == encode_frame(v5.MessageType.SLEEP_COMMAND, body)
+
+
+@given(text, text, data, text, small_ids, small_ids)
 def test_v5_call(service: str, handler: str, parameter: bytes, key: str, id_completion: int, result: int) -> None:
     expected = v5.CallCommandMessage(
         service_name=service,

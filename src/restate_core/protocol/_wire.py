@@ -40,6 +40,7 @@ __all__ = [
     "v5_run_frame",
     "v5_set_state",
     "v5_sleep",
+    "v5_sleep_frame",
     "varint",
 ]
 
@@ -313,16 +314,40 @@ def v5_sleep(wake_up_time: int, completion_id: int) -> bytes:
     return uint_field(b"\x08", wake_up_time) + uint_field(b"\x58", completion_id)
 
 
+_V5_SLEEP: Final = 0x040C
+
+
+def v5_sleep_frame(wake_up_time: int, completion_id: int) -> bytes:
+    """The whole frame (header included) of a ``SleepCommandMessage``."""
+    body = uint_field(b"\x08", wake_up_time) + uint_field(b"\x58", completion_id)
+    return _pack_header(_V5_SLEEP, 0, len(body)) + body
+
+
 def v5_call(
     service: str, handler: str, parameter: bytes, key: str, invocation_id_completion: int, result_completion: int
 ) -> bytes:
     """``CallCommandMessage{service_name: 1, handler_name: 2, parameter: 3, key: 5,
     invocation_id_notification_idx: 10, result_completion_id: 11}``."""
+    service_bytes = service.encode()
+    handler_bytes = handler.encode()
+    key_bytes = key.encode()
+    if (
+        0 < len(service_bytes) < 128
+        and 0 < len(handler_bytes) < 128
+        and 0 < len(parameter) < 128
+        and 0 < invocation_id_completion < 128
+        and 0 < result_completion < 128
+    ):
+        # The usual shape: short names and input, small ids (one join instead of a dozen concatenations).
+        parts = (b"\x0a", _SMALL[len(service_bytes)], service_bytes, b"\x12", _SMALL[len(handler_bytes)], handler_bytes,
+                 b"\x1a", _SMALL[len(parameter)], parameter, _opt_bytes(b"\x2a", key_bytes),
+                 b"\x50", _SMALL[invocation_id_completion], b"\x58", _SMALL[result_completion])  # fmt: skip
+        return b"".join(parts)
     return (
-        _opt_bytes(b"\x0a", service.encode())
-        + _opt_bytes(b"\x12", handler.encode())
+        _opt_bytes(b"\x0a", service_bytes)
+        + _opt_bytes(b"\x12", handler_bytes)
         + _opt_bytes(b"\x1a", parameter)
-        + _opt_bytes(b"\x2a", key.encode())
+        + _opt_bytes(b"\x2a", key_bytes)
         + uint_field(b"\x50", invocation_id_completion)
         + uint_field(b"\x58", result_completion)
     )

@@ -66,7 +66,7 @@ from .._values import (
 )
 from ..protocol import _wire as wire
 from ..protocol import v5
-from ..protocol._framing import HEADER_SIZE, encode_frame
+from ..protocol._framing import HEADER, HEADER_SIZE, encode_frame
 from ..protocol._version import Version
 from ..protocol._wire import read_varint
 from ..retries import RetryPolicy, delay_millis
@@ -208,6 +208,8 @@ _COMPARISONS: Final = {
 }
 
 _CANCELLED = Failure(409, "cancelled")
+_ZERO: Final = timedelta(0)
+_pack_header = HEADER.pack
 # Immutable, so one instance serves every run that was not retried before.
 _FIRST_TRY: Final = EntryRetryInfo()
 _NOT_EXECUTED_FIRST_TRY: Final = NotExecuted(_FIRST_TRY)
@@ -771,6 +773,8 @@ class CurrentVM(CoreVM):
                     f"Trying to await two async results at the same time: {point} and {handle}",
                 )
             state.await_point = handle  # type: ignore[attr-defined]
+            if cls is Processing and not self._input_closed:
+                return  # nothing to decide: more input may come (take_async_result resolves it)
             ready = self._ready
             if key not in ready or CANCEL in ready:  # else: the result is there, nothing to decide
                 self._await(state, handle)
@@ -789,7 +793,7 @@ class CurrentVM(CoreVM):
             return None
         try:
             ready = self._ready
-            found = key in ready or self._resolve(key)
+            found = key in ready or (bool(self._queue) and self._resolve(key))
             if CANCEL in ready and not self._cancelled:  # a cancellation to report
                 if self._missing_call_id() is not None:
                     return None
@@ -973,10 +977,16 @@ class CurrentVM(CoreVM):
 
     def sys_sleep(self, duration: timedelta) -> int:
         try:
-            wake_up_time = epoch_millis_after(self._clock, check_duration(duration, "duration"))
-            completion_id = self._next_id()
-            self._command(SLEEP, encode_frame(SLEEP, wire.v5_sleep(wake_up_time, completion_id)), "", "sys_sleep")
-            return self._new_handle(completion_id)
+            if duration.__class__ is not timedelta or duration < _ZERO:
+                check_duration(duration, "duration")
+            wake_up_time = epoch_millis_after(self._clock, duration)
+            completion_id = self._next_completion_id
+            self._next_completion_id = completion_id + 1
+            self._command(SLEEP, wire.v5_sleep_frame(wake_up_time, completion_id), "", "sys_sleep")
+            handle = self._next_handle
+            self._next_handle = handle + 1
+            self._handles[handle] = completion_id
+            return handle
         except VMError as error:
             raise self._fail(error) from None
 
@@ -996,9 +1006,12 @@ class CurrentVM(CoreVM):
             except AttributeError:
                 raise bad_target(target) from None
             self._next_completion_id = result_completion + 1
-            self._command(CALL, encode_frame(CALL, body), "", "sys_call")
+            self._command(CALL, _pack_header(CALL, 0, len(body)) + body, "", "sys_call")
             self._calls.append(invocation_id_completion)
-            return self._new_handle(result_completion)
+            handle = self._next_handle
+            self._next_handle = handle + 1
+            self._handles[handle] = result_completion
+            return handle
         except VMError as error:
             raise self._fail(error) from None
 
