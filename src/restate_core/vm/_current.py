@@ -209,6 +209,7 @@ _COMPARISONS: Final = {
 
 _CANCELLED = Failure(409, "cancelled")
 _ZERO: Final = timedelta(0)
+_V6: Final = Version.V6
 _pack_header = HEADER.pack
 # Immutable, so one instance serves every run that was not retried before.
 _FIRST_TRY: Final = EntryRetryInfo()
@@ -854,7 +855,7 @@ class CurrentVM(CoreVM):
             start = self._start
             assert start is not None
             # V6 carries the seed; V5 derives it from the invocation id.
-            seed = start.random_seed if self._version >= Version.V6 else sha256_random_seed(start.id)
+            seed = start.random_seed if self._version >= _V6 else sha256_random_seed(start.id)
             return new_input(start.debug_id, seed, start.key, headers, content)
         except VMError as error:
             raise self._fail(error) from None
