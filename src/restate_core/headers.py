@@ -31,20 +31,45 @@ HeadersLike = Mapping[str, str] | Mapping[bytes, bytes] | Iterable[tuple[str | b
 
 
 def _text(value: str | bytes | bytearray | memoryview) -> str:
-    if isinstance(value, str):
+    if value.__class__ is str or isinstance(value, str):
         return value
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value).decode("latin-1")
     raise TypeError(f"header names and values must be str or bytes, not {type(value).__name__}")
 
 
+#: Header names as ASCII bytes, for comparing with ASCII bytes keys as they come (a handful of names).
+_NAME_BYTES: dict[str, bytes | None] = {}
+
+
+def _name_bytes(name: str) -> bytes | None:
+    try:
+        encoded: bytes | None = name.encode("ascii")
+    except UnicodeEncodeError:
+        encoded = None  # no ASCII key can match it
+    if len(_NAME_BYTES) < 64:
+        _NAME_BYTES[name] = encoded
+    return encoded
+
+
 def _scan(pairs: Iterable[tuple[object, object]], name: str) -> str | None:
+    # ``name`` is lower case. ASGI gives bytes and most other sources str: both are compared
+    # without conversion; anything else goes through _text.
     for pair in pairs:
         try:
             key, value = pair
         except (TypeError, ValueError):
             raise TypeError(f"headers must be (name, value) pairs, got {pair!r}") from None
-        if _text(key).lower() == name:  # type: ignore[arg-type]
+        if key.__class__ is str:
+            found = key.lower() == name
+        elif key.__class__ is bytes and key.isascii():  # (bytes.lower() folds ASCII letters only)
+            name_bytes = _NAME_BYTES[name] if name in _NAME_BYTES else _name_bytes(name)
+            found = name_bytes is not None and key.lower() == name_bytes
+        else:
+            found = _text(key).lower() == name  # type: ignore[arg-type]
+        if found:
+            if value.__class__ is bytes:
+                return value.decode("latin-1")
             return _text(value)  # type: ignore[arg-type]
     return None
 
