@@ -860,7 +860,9 @@ class LegacyVM(CoreVM):
                     # The usual replay: the recorded run is our entry plus its result, nothing else.
                     value = _result_suffix(recorded, HEADER_SIZE + len(name_field))
                     if value is not None and value is not VOID:
-                        index = self._advance(RUN, name)
+                        self._index = index = self._index + 1  # _advance, inlined
+                        self._entry_type = RUN
+                        self._entry_name = name
                         state.entries.popleft()
                         if self._debug:
                             logger.debug("replaying entry %d: run", index)
