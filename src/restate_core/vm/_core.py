@@ -27,7 +27,7 @@ from google.protobuf.message import DecodeError, Message
 from .._errors import INTERNAL, PROTOCOL_VIOLATION, UNSUPPORTED_MEDIA_TYPE, VMError
 from .._values import EntryRetryInfo, Failure, Header, Input, NonEmptyValue, ResponseHead, Target, Value
 from ..headers import HeadersLike, header_value
-from ..protocol._framing import DEFAULT_MAX_MESSAGE_SIZE, Decoder
+from ..protocol._framing import DEFAULT_MAX_MESSAGE_SIZE, HEADER_SIZE, Decoder
 from ..protocol._version import CONTENT_TYPE_PREFIX, SUPPORTED_VERSIONS, Version
 from ._args import check_duration
 from ._eager import EagerState
@@ -109,6 +109,8 @@ def negotiate(request_headers: HeadersLike) -> Version:
 # written as an over-long varint; a body with neither byte has no eager state.
 _STATE_MAP_TAG: Final = b"\x22"
 _STATE_MAP_TAG_LONG: Final = b"\xa2"
+#: StartMessage frames from this size on are parsed through a memoryview instead of a copy.
+_PARSE_IN_PLACE: Final = 4096
 
 
 class WaitingStart:
@@ -289,15 +291,17 @@ class CoreVM:
     def _error_frame(self, error: VMError, next_retry_delay: timedelta | None, related: Related) -> bytes:
         raise NotImplementedError
 
-    def _begin(self, message_class: type[Message], body: bytes, error_code: int) -> None:
-        """Decode the StartMessage ``body`` and set up what it carries: the eager state, and how
+    def _begin(self, message_class: type[Message], frame: bytes, error_code: int) -> None:
+        """Decode the StartMessage ``frame`` and set up what it carries: the eager state, and how
         many journal messages follow (``VMError`` with ``error_code`` if it is malformed)."""
+        # A large body (eager state) is parsed in place: copying it out would double its memory.
+        body = frame[HEADER_SIZE:] if len(frame) < _PARSE_IN_PLACE else memoryview(frame)[HEADER_SIZE:]
         try:
-            start: Any = message_class.FromString(body)
+            start: Any = message_class.FromString(body)  # type: ignore[arg-type]  # (any buffer will do)
         except DecodeError as error:
             raise VMError(error_code, f"cannot decode protocol message {message_class.__name__}: {error}") from None
         self._start = start
-        if _STATE_MAP_TAG in body or _STATE_MAP_TAG_LONG in body:
+        if _STATE_MAP_TAG in frame or _STATE_MAP_TAG_LONG in frame:  # (the header's bytes can only add false hits)
             self._eager.load(start.state_map, start.partial_state)
         else:
             # No byte of the body can start field 4: the map is empty (saves creating its container).

@@ -447,18 +447,20 @@ class CurrentVM(CoreVM):
                 if 0x80 <= head <= 0xFB:  # a notification: 0x8000-0xFBFF
                     self._on_notification(state, (head << 8) | frame[1], frame[HEADER_SIZE:])
                 else:
-                    self._on_message((head << 8) | frame[1], frame[HEADER_SIZE:])
+                    self._on_message(frame)
 
-    def _on_message(self, message_type: int, body: bytes) -> None:
+    def _on_message(self, frame: bytes) -> None:
+        """Any message but a command to replay (whole frame)."""
+        message_type = (frame[0] << 8) | frame[1]
         state = self._state
         if 0x8000 <= message_type <= 0xFBFF:
-            self._on_notification(state, message_type, body)
+            self._on_notification(state, message_type, frame[HEADER_SIZE:])
         elif 0x0400 <= message_type <= 0x7FFF:
             raise VMError(PROTOCOL_VIOLATION, "Expected entry messages only when waiting replay entries")
         elif message_type == START:
             if state.__class__ is not WaitingStart:
                 raise VMError(PROTOCOL_VIOLATION, f"Unexpected StartMessage in state {type(state).name}")  # type: ignore[attr-defined]
-            self._begin(v5.StartMessage, body, PROTOCOL_VIOLATION)
+            self._begin(v5.StartMessage, frame, PROTOCOL_VIOLATION)
             self._set_state(WaitingReplayEntries())
         elif message_type in (SUSPENSION, ERROR, END, PROPOSE_RUN_COMPLETION) or message_type >= 0xFC00:
             raise VMError(

@@ -396,9 +396,12 @@ class LegacyVM(CoreVM):
                     # A completion while the handler runs: the usual message after the journal.
                     self._on_completion(*_completion(frame[HEADER_SIZE:]))
                 else:
-                    self._on_message((frame[0] << 8) | frame[1], frame[HEADER_SIZE:])
+                    self._on_message(frame)
 
-    def _on_message(self, message_type: int, body: bytes) -> None:
+    def _on_message(self, frame: bytes) -> None:
+        """Any message but a journal entry to replay (whole frame)."""
+        message_type = (frame[0] << 8) | frame[1]
+        body = frame[HEADER_SIZE:] if message_type != START else b""  # the StartMessage is read from the frame
         state = self._state
         if message_type & 0xFC00:  # a journal entry, known or custom, while not waiting for them
             raise VMError(PROTOCOL_VIOLATION, "Expected entry messages only when waiting replay entries")
@@ -423,7 +426,7 @@ class LegacyVM(CoreVM):
         elif message_type == START:
             if state.__class__ is not WaitingStart:
                 raise VMError(PROTOCOL_VIOLATION, f"Unexpected StartMessage in state {type(state).name}")  # type: ignore[attr-defined]
-            self._begin(v2.StartMessage, body, INTERNAL)
+            self._begin(v2.StartMessage, frame, INTERNAL)
             self._set_state(WaitingReplayEntries())
         elif message_type in _CONTROL_MESSAGES_WE_SEND:
             raise VMError(PROTOCOL_VIOLATION, "Expected input message to be entry")
