@@ -417,7 +417,10 @@ class LegacyVM(CoreVM):
             if state.__class__ is WaitingStart:
                 raise unexpected_state(state, "EntryAckMessage")
             # The usual {entry_index: 1}, read without protobuf.
-            index, end = read_varint(body, 1) if body and body[0] == 0x08 else (-1, 0)
+            if len(body) == 2 and body[0] == 0x08 and body[1] < 0x80:
+                index, end = body[1], 2
+            else:
+                index, end = read_varint(body, 1) if body and body[0] == 0x08 else (-1, 0)
             if end == len(body) and 0 <= index <= 0xFFFFFFFF:
                 self._notify_ack(index)
             else:
