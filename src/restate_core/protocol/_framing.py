@@ -207,7 +207,12 @@ class Decoder:
                 break
             append(buffer[offset:end])
             offset = end
-        self._settle(offset)
+        if offset == size:  # all consumed: the usual end of a chunk (_settle's first case)
+            self._buffer = b""
+            self._offset = 0
+            self._need = HEADER_SIZE
+        else:
+            self._settle(offset)
         return frames
 
     def _settle(self, offset: int) -> None:
