@@ -1098,40 +1098,20 @@ class CurrentVM(CoreVM):
             completion_id = self._next_completion_id
             self._next_completion_id = completion_id + 1
             frame = wire.v5_run_frame(completion_id, name)
+            # While processing, a run's result is in the journal only if the runtime sent it
+            # ahead of the command (a malformed journal): usually there is nothing to look up.
             state = self._state
-            ready = self._ready
-            if state.__class__ is Processing and self._run is None and completion_id not in ready and not self._queue:
-                # A new run whose result is not in the journal already (the usual case): execute
-                # it. The StartMessage's retry counters apply only to a run replayed as the last
-                # recorded command.
-                self._command_index = index = self._command_index + 1
-                self._command_type = RUN
-                self._command_name = name
-                self._output.append(frame)
-                state.first_entry = False
-                self._run = _PendingRun(completion_id, index, name, _FIRST_TRY)
-                return _NOT_EXECUTED_FIRST_TRY
-            if (
-                state.__class__ is Replaying
-                and self._run is None
-                and len(state.commands) > 1
-                and state.commands[0] == frame
-            ):
-                # The usual replay: the recorded command is ours byte for byte (and not the last one).
-                self._command_index = index = self._command_index + 1
-                self._command_type = RUN
-                self._command_name = name
-                state.commands.popleft()
-                if self._debug:
-                    logger.debug("replaying command %d: run", index)
-            else:
-                self._command(RUN, frame, name, "sys_run_enter")
-            value = self._take_arrived(completion_id)
-            if value is not None:
-                # The runtime stored this run's result already: replay it, do not execute.
-                if value.__class__ is not Success and value.__class__ is not Failure:
-                    raise VMError(PROTOCOL_VIOLATION, f"The result of run '{name}' is neither a value nor a failure")
-                return new_executed(value)
+            fresh = state.__class__ is Processing and completion_id not in self._ready and not self._queue
+            self._command(RUN, frame, name, "sys_run_enter")
+            if not fresh:
+                value = self._take_arrived(completion_id)
+                if value is not None:
+                    # The runtime stored this run's result already: replay it, do not execute.
+                    if value.__class__ is not Success and value.__class__ is not Failure:
+                        raise VMError(
+                            PROTOCOL_VIOLATION, f"The result of run '{name}' is neither a value nor a failure"
+                        )
+                    return new_executed(value)
             state = self._state
             start = self._start
             if state.__class__ is Processing and state.first_entry and start.retry_count_since_last_stored_entry:
