@@ -388,15 +388,16 @@ class LegacyVM(CoreVM):
                     self._set_state(Replaying(entries))
             else:
                 position += 1
-                if (
-                    frame[1] == COMPLETION
-                    and not frame[0]
-                    and (state.__class__ is Processing or state.__class__ is Replaying)
-                ):
-                    # A completion while the handler runs: the usual message after the journal.
-                    self._on_completion(*_completion(frame[HEADER_SIZE:]))
-                else:
-                    self._on_message(frame)
+                if not frame[0] and (state.__class__ is Processing or state.__class__ is Replaying):
+                    # While the handler runs, the usual messages: a completion, or an ack
+                    # ({entry_index: 1} with an index under 128).
+                    if frame[1] == COMPLETION:
+                        self._on_completion(*_completion(frame[HEADER_SIZE:]))
+                        continue
+                    if frame[1] == ENTRY_ACK and len(frame) == 10 and frame[8] == 0x08 and frame[9] < 0x80:
+                        self._notify_ack(frame[9])
+                        continue
+                self._on_message(frame)
 
     def _on_message(self, frame: bytes) -> None:
         """Any message but a journal entry to replay (whole frame)."""
