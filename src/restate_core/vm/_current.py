@@ -331,16 +331,9 @@ class Processing:
         self.first_entry = True
 
 
-class _PendingRun:
-    """A run between sys_run_enter and sys_run_exit."""
-
-    __slots__ = ("completion_id", "index", "info", "name")
-
-    def __init__(self, completion_id: int, index: int, name: str, info: EntryRetryInfo) -> None:
-        self.completion_id = completion_id
-        self.index = index
-        self.name = name
-        self.info = info
+#: A run between sys_run_enter and sys_run_exit: (completion id, command index, name, retries so far).
+#: A plain tuple: a run is entered once per execution, and a class instance costs more to build.
+_PendingRun = tuple[int, int, str, EntryRetryInfo]
 
 
 class CurrentVM(CoreVM):
@@ -1120,9 +1113,9 @@ class CurrentVM(CoreVM):
                     start.retry_count_since_last_stored_entry,
                     timedelta(milliseconds=start.duration_since_last_stored_entry),
                 )
-                self._run = _PendingRun(completion_id, self._command_index, name, info)
+                self._run = (completion_id, self._command_index, name, info)
                 return NotExecuted(info)
-            self._run = _PendingRun(completion_id, self._command_index, name, _FIRST_TRY)
+            self._run = (completion_id, self._command_index, name, _FIRST_TRY)
             return _NOT_EXECUTED_FIRST_TRY
         except VMError as error:
             raise self._fail(error) from None
@@ -1137,15 +1130,15 @@ class CurrentVM(CoreVM):
                 raise VMError(INTERNAL, "Invoked sys_run_exit without invoking sys_run_enter before")
             if retry_policy.__class__ is not RetryPolicy and not isinstance(retry_policy, RetryPolicy):
                 raise TypeError(f"retry_policy must be a RetryPolicy, not {type(retry_policy).__name__}")
-            completion_id = run.completion_id
+            completion_id, index, name, so_far = run
             if result.__class__ is Success:
                 frame = wire.v5_propose_run_frame(completion_id, result.value)
             else:
                 value: Success | Failure
                 if result.__class__ is RetryableFailure:
                     failure = check_failure(result.failure)
-                    related = (run.index, run.name, RUN)
-                    value = self._give_up_or_retry(failure, result.attempt_duration, run.info, retry_policy, related)
+                    related = (index, name, RUN)
+                    value = self._give_up_or_retry(failure, result.attempt_duration, so_far, retry_policy, related)
                 else:
                     value = check_non_empty_value(result, "result")  # type: ignore[arg-type]
                 if value.__class__ is Success:
@@ -1155,7 +1148,7 @@ class CurrentVM(CoreVM):
                     body = wire.v5_propose_run_completion(completion_id, None, failure_body)
                     frame = encode_frame(PROPOSE_RUN_COMPLETION, body)
             self._run = None
-            self._run_commands[completion_id] = (run.index, run.name)
+            self._run_commands[completion_id] = (index, name)
             self._output.append(frame)
             handle = self._next_handle
             self._next_handle = handle + 1
