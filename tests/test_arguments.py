@@ -103,3 +103,20 @@ def test_run_exit_rejects_a_policy_that_is_not_one(version: Version) -> None:
 def test_call_target_error_names_the_fields(version: Version) -> None:
     with pytest.raises(TypeError, match=r"service=int, handler=str, key=NoneType"):
         processing(version).sys_call(Target(1, "h"), b"")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=str)
+@pytest.mark.parametrize("kind", [bytearray, memoryview], ids=lambda kind: kind.__name__)
+def test_bytes_like_values_write_what_bytes_write(version: Version, kind: type) -> None:
+    def run(payload: Any) -> bytes:
+        vm = processing(version)
+        vm.sys_run_enter("r")
+        vm.sys_run_exit(Success(payload), RetryPolicy.infinite())
+        vm.sys_write_output(Success(payload))
+        vm.sys_state_set("k", payload)
+        vm.sys_call(Target("S", "h"), payload)
+        return vm.take_output() or b""
+
+    long = b"x" * 300  # also the paths for lengths over one varint byte
+    for value in (b"1", long):
+        assert run(kind(value)) == run(value)

@@ -20,7 +20,6 @@ from typing import Final
 __all__ = [
     "bytes_field",
     "failure",
-    "message_field",
     "read_varint",
     "single_field",
     "uint_field",
@@ -83,11 +82,6 @@ def bytes_field(tag: bytes, data: bytes) -> bytes:
     if size < 128:
         return tag + _SMALL[size] + data
     return tag + varint(size) + data
-
-
-def message_field(tag: bytes, data: bytes) -> bytes:
-    """Alias of ``bytes_field`` for embedded messages (written even when empty: presence)."""
-    return bytes_field(tag, data)
 
 
 def uint_field(tag: bytes, value: int) -> bytes:
@@ -183,30 +177,18 @@ _REQUIRES_ACK: Final = 0x8000
 
 
 def v2_run_frame(name: str, value: bytes) -> bytes:
-    """The whole frame (header included, REQUIRES_ACK) of a ``RunEntryMessage`` with a value.
-
-    ``value`` may be any bytes-like object (``TypeError`` otherwise)."""
-    if value.__class__ is bytes:
-        size_bytes = _SMALL[len(value)] if len(value) < 128 else varint(len(value))
-        if not name:
-            size = len(size_bytes) + len(value) + 1
-            return b"".join((_pack_header(_V2_RUN, _REQUIRES_ACK, size), b"\x72", size_bytes, value))
-        name_bytes = name.encode()
-        if len(name_bytes) < 128:
-            size = len(name_bytes) + len(size_bytes) + len(value) + 3
-            parts = (_pack_header(_V2_RUN, _REQUIRES_ACK, size), b"\x62", _SMALL[len(name_bytes)], name_bytes,
-                     b"\x72", size_bytes, value)  # fmt: skip
-            return b"".join(parts)
-    return frame(_V2_RUN, _REQUIRES_ACK, v2_run(name, as_bytes(value)))
-
-
-def as_bytes(data: bytes | bytearray | memoryview) -> bytes:
-    """``data`` as ``bytes``; ``TypeError`` unless it is bytes-like."""
-    if data.__class__ is bytes:
-        return data
-    if isinstance(data, (bytes, bytearray, memoryview)):
-        return bytes(data)
-    raise TypeError(f"Success.value must be bytes-like, not {type(data).__name__}")
+    """The whole frame (header included, REQUIRES_ACK) of a ``RunEntryMessage`` with a value."""
+    size_bytes = _SMALL[len(value)] if len(value) < 128 else varint(len(value))
+    if not name:
+        size = len(size_bytes) + len(value) + 1
+        return b"".join((_pack_header(_V2_RUN, _REQUIRES_ACK, size), b"\x72", size_bytes, value))
+    name_bytes = name.encode()
+    if len(name_bytes) < 128:
+        size = len(name_bytes) + len(size_bytes) + len(value) + 3
+        parts = (_pack_header(_V2_RUN, _REQUIRES_ACK, size), b"\x62", _SMALL[len(name_bytes)], name_bytes,
+                 b"\x72", size_bytes, value)  # fmt: skip
+        return b"".join(parts)
+    return frame(_V2_RUN, _REQUIRES_ACK, v2_run(name, value))
 
 
 # ---- V5/V6 commands and control messages ----
@@ -290,16 +272,14 @@ def v5_run_frame(completion_id: int, name: str) -> bytes:
 
 
 def v5_propose_run_frame(completion_id: int, value: bytes) -> bytes:
-    """The whole frame (header included) of a ``ProposeRunCompletionMessage`` with a value.
-
-    ``value`` may be any bytes-like object (``TypeError`` otherwise)."""
-    if completion_id > 0 and value.__class__ is bytes:
+    """The whole frame (header included) of a ``ProposeRunCompletionMessage`` with a value."""
+    if completion_id > 0:
         id_bytes = _SMALL[completion_id] if completion_id < 128 else varint(completion_id)
         size_bytes = _SMALL[len(value)] if len(value) < 128 else varint(len(value))
         size = len(id_bytes) + len(size_bytes) + len(value) + 2
         parts = (_pack_header(_V5_PROPOSE_RUN_COMPLETION, 0, size), b"\x08", id_bytes, b"\x72", size_bytes, value)
         return b"".join(parts)
-    return frame(_V5_PROPOSE_RUN_COMPLETION, 0, v5_propose_run_completion(completion_id, as_bytes(value)))
+    return frame(_V5_PROPOSE_RUN_COMPLETION, 0, v5_propose_run_completion(completion_id, value))
 
 
 def v5_propose_run_completion(completion_id: int, value: bytes | None, failure_body: bytes = b"") -> bytes:

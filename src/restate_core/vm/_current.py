@@ -1052,21 +1052,18 @@ class CurrentVM(CoreVM):
             raise self._fail(error) from None
 
     def sys_get_promise(self, key: str) -> int:
-        try:
-            check_str(key, "key")
-            completion_id = self._next_id()
-            command = v5.GetPromiseCommandMessage(key=key, result_completion_id=completion_id)
-            self._command(GET_PROMISE, encode_frame(GET_PROMISE, command.SerializeToString()), "", "sys_get_promise")
-            return self._new_handle(completion_id)
-        except VMError as error:
-            raise self._fail(error) from None
+        return self._promise_read(v5.GetPromiseCommandMessage, GET_PROMISE, key, "sys_get_promise")
 
     def sys_peek_promise(self, key: str) -> int:
+        return self._promise_read(v5.PeekPromiseCommandMessage, PEEK_PROMISE, key, "sys_peek_promise")
+
+    def _promise_read(self, cls: type[Message], ty: int, key: str, event: str) -> int:
+        """Get or peek the durable promise ``key``: one command, one completion id."""
         try:
             check_str(key, "key")
             completion_id = self._next_id()
-            command = v5.PeekPromiseCommandMessage(key=key, result_completion_id=completion_id)
-            self._command(PEEK_PROMISE, encode_frame(PEEK_PROMISE, command.SerializeToString()), "", "sys_peek_promise")
+            command = cls(key=key, result_completion_id=completion_id)
+            self._command(ty, encode_frame(ty, command.SerializeToString()), "", event)
             return self._new_handle(completion_id)
         except VMError as error:
             raise self._fail(error) from None
@@ -1131,22 +1128,24 @@ class CurrentVM(CoreVM):
             if retry_policy.__class__ is not RetryPolicy and not isinstance(retry_policy, RetryPolicy):
                 raise TypeError(f"retry_policy must be a RetryPolicy, not {type(retry_policy).__name__}")
             completion_id, index, name, so_far = run
+            value: Success | Failure
             if result.__class__ is Success:
-                frame = wire.v5_propose_run_frame(completion_id, result.value)
+                value = result
+            elif result.__class__ is RetryableFailure:
+                failure = check_failure(result.failure)
+                related = (index, name, RUN)
+                value = self._give_up_or_retry(failure, result.attempt_duration, so_far, retry_policy, related)
             else:
-                value: Success | Failure
-                if result.__class__ is RetryableFailure:
-                    failure = check_failure(result.failure)
-                    related = (index, name, RUN)
-                    value = self._give_up_or_retry(failure, result.attempt_duration, so_far, retry_policy, related)
-                else:
-                    value = check_non_empty_value(result, "result")  # type: ignore[arg-type]
-                if value.__class__ is Success:
-                    frame = wire.v5_propose_run_frame(completion_id, value.value)
-                else:
-                    failure_body = wire.failure(value.code, value.message)  # type: ignore[union-attr]
-                    body = wire.v5_propose_run_completion(completion_id, None, failure_body)
-                    frame = encode_frame(PROPOSE_RUN_COMPLETION, body)
+                value = check_non_empty_value(result, "result")  # type: ignore[arg-type]
+            if value.__class__ is Success:
+                payload = value.value
+                if payload.__class__ is not bytes:
+                    payload = as_bytes(payload, "Success.value")
+                frame = wire.v5_propose_run_frame(completion_id, payload)
+            else:
+                failure_body = wire.failure(value.code, value.message)  # type: ignore[union-attr]
+                body = wire.v5_propose_run_completion(completion_id, None, failure_body)
+                frame = encode_frame(PROPOSE_RUN_COMPLETION, body)
             self._run = None
             self._run_commands[completion_id] = (index, name)
             self._output.append(frame)

@@ -906,24 +906,25 @@ class LegacyVM(CoreVM):
             value: Success | Failure
             if result.__class__ is Success:
                 value = result
-                frame = wire.v2_run_frame(name, result.value)
+            elif result.__class__ is RetryableFailure:
+                failure = check_failure(result.failure)
+                value = self._give_up_or_retry(
+                    failure,
+                    result.attempt_duration,
+                    self._retry_info(),
+                    retry_policy,
+                    True,
+                )
             else:
-                if result.__class__ is RetryableFailure:
-                    failure = check_failure(result.failure)
-                    value = self._give_up_or_retry(
-                        failure,
-                        result.attempt_duration,
-                        self._retry_info(),
-                        retry_policy,
-                        True,
-                    )
-                else:
-                    value = check_non_empty_value(result, "result")  # type: ignore[arg-type]
-                if value.__class__ is Success:
-                    frame = wire.v2_run_frame(name, value.value)
-                else:
-                    body = wire.v2_run(name, None, wire.failure(value.code, value.message))  # type: ignore[union-attr]
-                    frame = _pack_header(RUN, REQUIRES_ACK, len(body)) + body
+                value = check_non_empty_value(result, "result")  # type: ignore[arg-type]
+            if value.__class__ is Success:
+                payload = value.value
+                if payload.__class__ is not bytes:
+                    payload = as_bytes(payload, "Success.value")
+                frame = wire.v2_run_frame(name, payload)
+            else:
+                body = wire.v2_run(name, None, wire.failure(value.code, value.message))  # type: ignore[union-attr]
+                frame = _pack_header(RUN, REQUIRES_ACK, len(body)) + body
             state.run = None
             index = self._index
             if index <= self._last_acked:
