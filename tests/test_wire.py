@@ -11,8 +11,9 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from restate_core.protocol import COMPLETED, REQUIRES_ACK, encode_frame, v2, v5
+from restate_core.protocol import COMPLETED, REQUIRES_ACK, MessageHeader, encode_frame, v2, v5
 from restate_core.protocol import _wire as wire
+from restate_core.protocol._framing import SMALL_BODY, header_table
 
 data = st.one_of(st.binary(max_size=300), st.binary(min_size=120, max_size=140))
 text = st.text(max_size=200)
@@ -48,6 +49,10 @@ def test_v2_get_state(key: bytes, result: int, value: bytes) -> None:
 
 @given(data, data)
 def test_v2_get_state_value_frame(key: bytes, value: bytes) -> None:
+    check_v2_get_state_value_frame(key, value)
+
+
+def check_v2_get_state_value_frame(key: bytes, value: bytes) -> None:
     expected = encode_frame(
         v2.MessageType.GET_STATE_ENTRY, v2.GetStateEntryMessage(key=key, value=value).SerializeToString(), COMPLETED
     )
@@ -56,6 +61,10 @@ def test_v2_get_state_value_frame(key: bytes, value: bytes) -> None:
 
 @given(data, data)
 def test_v2_set_state(key: bytes, value: bytes) -> None:
+    check_v2_set_state(key, value)
+
+
+def check_v2_set_state(key: bytes, value: bytes) -> None:
     body = v2.SetStateEntryMessage(key=key, value=value).SerializeToString()
     assert wire.v2_set_state(key, value) == body
     assert wire.v2_set_state_frame(key, value) == encode_frame(v2.MessageType.SET_STATE_ENTRY, body)
@@ -98,6 +107,10 @@ small_ids = st.one_of(st.integers(min_value=0, max_value=300), u32)
 
 @given(text, data)
 def test_v2_run_frame(name: str, value: bytes) -> None:
+    check_v2_run_frame(name, value)
+
+
+def check_v2_run_frame(name: str, value: bytes) -> None:
     expected = encode_frame(
         v2.MessageType.RUN_ENTRY, v2.RunEntryMessage(name=name, value=value).SerializeToString(), REQUIRES_ACK
     )
@@ -106,6 +119,10 @@ def test_v2_run_frame(name: str, value: bytes) -> None:
 
 @given(data, st.one_of(st.none(), data))
 def test_v5_get_eager_state(key: bytes, value: bytes | None) -> None:
+    check_v5_get_eager_state(key, value)
+
+
+def check_v5_get_eager_state(key: bytes, value: bytes | None) -> None:
     message = v5.GetEagerStateCommandMessage(key=key)
     if value is None:
         message.void.SetInParent()
@@ -124,6 +141,10 @@ def test_v5_get_lazy_state(key: bytes, completion_id: int) -> None:
 
 @given(data, data)
 def test_v5_set_state(key: bytes, value: bytes) -> None:
+    check_v5_set_state(key, value)
+
+
+def check_v5_set_state(key: bytes, value: bytes) -> None:
     message = v5.SetStateCommandMessage(key=key)
     message.value.content = value
     body = message.SerializeToString()
@@ -155,6 +176,10 @@ def test_v5_run_frame(completion_id: int, name: str) -> None:
 
 @given(small_ids, data)
 def test_v5_propose_run_frame(completion_id: int, value: bytes) -> None:
+    check_v5_propose_run_frame(completion_id, value)
+
+
+def check_v5_propose_run_frame(completion_id: int, value: bytes) -> None:
     body = v5.ProposeRunCompletionMessage(result_completion_id=completion_id, value=value).SerializeToString()
     expected = encode_frame(v5.MessageType.PROPOSE_RUN_COMPLETION, body)
     assert wire.v5_propose_run_frame(completion_id, value) == expected
@@ -332,3 +357,36 @@ def test_v2_completion_reader_agrees_with_protobuf_on_any_bytes(body: bytes) -> 
     except VMError:
         got = "error"
     assert got == expected
+
+
+# ---- precomputed headers ----
+
+
+def test_header_table_matches_packed_headers() -> None:
+    table = header_table(0x0C05, REQUIRES_ACK)
+    assert len(table) == SMALL_BODY
+    for size in range(SMALL_BODY):
+        assert table[size] == MessageHeader(0x0C05, REQUIRES_ACK, size).encode()
+
+
+# Body sizes on both sides of SMALL_BODY, where the builders stop looking headers up.
+around_the_table = st.integers(min_value=SMALL_BODY - 4, max_value=SMALL_BODY + 4)
+
+
+@given(around_the_table, st.text(alphabet="ab", max_size=127))
+def test_v2_run_frame_around_the_header_table(size: int, name: str) -> None:
+    check_v2_run_frame(name, b"v" * max(0, size - len(name) - 5))
+
+
+@given(around_the_table, st.integers(min_value=1, max_value=300))
+def test_v5_propose_run_frame_around_the_header_table(size: int, completion_id: int) -> None:
+    check_v5_propose_run_frame(completion_id, b"v" * (size - 6))
+
+
+@given(st.integers(min_value=120, max_value=127), st.integers(min_value=120, max_value=127))
+def test_state_frames_with_the_largest_looked_up_headers(key_size: int, value_size: int) -> None:
+    key, value = b"k" * key_size, b"v" * value_size
+    check_v2_get_state_value_frame(key, value)
+    check_v2_set_state(key, value)
+    check_v5_get_eager_state(key, value)
+    check_v5_set_state(key, value)

@@ -17,10 +17,12 @@ __all__ = [
     "DEFAULT_MAX_MESSAGE_SIZE",
     "HEADER_SIZE",
     "REQUIRES_ACK",
+    "SMALL_BODY",
     "Decoder",
     "MessageHeader",
     "RawMessage",
     "encode_frame",
+    "header_table",
 ]
 
 HEADER = struct.Struct(">HHI")
@@ -78,6 +80,19 @@ class RawMessage(NamedTuple):
     def encode(self) -> bytes:
         """The frame: header and body."""
         return _pack_header(self.type, self.flags, len(self.body)) + self.body
+
+
+#: Bodies shorter than this have their headers precomputed by ``header_table``.
+SMALL_BODY = 264
+
+
+def header_table(message_type: int, flags: int = 0) -> list[bytes]:
+    """The headers of one message type and flags for every body length under ``SMALL_BODY``.
+
+    ``table[len(body)] + body`` frames a short body: a list lookup costs less
+    than packing the header.
+    """
+    return [_pack_header(message_type, flags, size) for size in range(SMALL_BODY)]
 
 
 def encode_frame(message_type: int, body: bytes, flags: int = 0) -> bytes:

@@ -17,6 +17,8 @@ from __future__ import annotations
 import struct
 from typing import Final
 
+from ._framing import SMALL_BODY, header_table
+
 __all__ = [
     "bytes_field",
     "failure",
@@ -52,6 +54,27 @@ _V2_SET_STATE: Final = 0x0801
 _V5_SET_STATE: Final = 0x0403
 _V5_GET_EAGER_STATE: Final = 0x0407
 _COMPLETED: Final = 0x0001
+_REQUIRES_ACK: Final = 0x8000
+_V2_RUN: Final = 0x0C05
+_V5_RUN: Final = 0x0411
+_V5_PROPOSE_RUN_COMPLETION: Final = 0x0005
+_V5_SLEEP: Final = 0x040C
+
+_V2_GET_STATE_VALUE_HEADERS: Final = header_table(_V2_GET_STATE, _COMPLETED)
+_V2_SET_STATE_HEADERS: Final = header_table(_V2_SET_STATE)
+_V2_RUN_HEADERS: Final = header_table(_V2_RUN, _REQUIRES_ACK)
+_V5_GET_EAGER_STATE_HEADERS: Final = header_table(_V5_GET_EAGER_STATE)
+_V5_SET_STATE_HEADERS: Final = header_table(_V5_SET_STATE)
+_V5_RUN_HEADERS: Final = header_table(_V5_RUN)
+_V5_PROPOSE_RUN_COMPLETION_HEADERS: Final = header_table(_V5_PROPOSE_RUN_COMPLETION)
+_V5_SLEEP_HEADERS: Final = header_table(_V5_SLEEP)
+
+
+#: ``[n]``: a one-byte tag and the one-byte length ``n`` (n < 128) of a length-delimited field.
+_KEY_1: Final = [b"\x0a" + size for size in _SMALL]  # field 1
+_VALUE_3: Final = [b"\x1a" + size for size in _SMALL]  # field 3
+_NAME_12: Final = [b"\x62" + size for size in _SMALL]  # field 12
+_VALUE_14: Final = [b"\x72" + size for size in _SMALL]  # field 14
 
 
 def frame(message_type: int, flags: int, body: bytes) -> bytes:
@@ -126,10 +149,8 @@ def v2_get_state_value_frame(key: bytes, value: bytes) -> bytes:
     key_size = len(key)
     value_size = len(value)
     if 0 < key_size < 128 and value_size < 128:
-        return b"".join(
-            (_pack_header(_V2_GET_STATE, _COMPLETED, key_size + value_size + 4), b"\x0a", _SMALL[key_size], key,
-             b"\x72", _SMALL[value_size], value)
-        )  # fmt: skip
+        header = _V2_GET_STATE_VALUE_HEADERS[key_size + value_size + 4]
+        return b"".join((header, _KEY_1[key_size], key, _VALUE_14[value_size], value))
     return frame(_V2_GET_STATE, _COMPLETED, v2_get_state(key, V2_VALUE, value))
 
 
@@ -143,10 +164,8 @@ def v2_set_state_frame(key: bytes, value: bytes) -> bytes:
     key_size = len(key)
     value_size = len(value)
     if 0 < key_size < 128 and 0 < value_size < 128:
-        return b"".join(
-            (_pack_header(_V2_SET_STATE, 0, key_size + value_size + 4), b"\x0a", _SMALL[key_size], key,
-             b"\x1a", _SMALL[value_size], value)
-        )  # fmt: skip
+        header = _V2_SET_STATE_HEADERS[key_size + value_size + 4]
+        return b"".join((header, _KEY_1[key_size], key, _VALUE_3[value_size], value))
     return frame(_V2_SET_STATE, 0, v2_set_state(key, value))
 
 
@@ -172,21 +191,18 @@ def v2_call(service: str, handler: str, parameter: bytes, key: str) -> bytes:
     )
 
 
-_V2_RUN: Final = 0x0C05
-_REQUIRES_ACK: Final = 0x8000
-
-
 def v2_run_frame(name: str, value: bytes) -> bytes:
     """The whole frame (header included, REQUIRES_ACK) of a ``RunEntryMessage`` with a value."""
     size_bytes = _SMALL[len(value)] if len(value) < 128 else varint(len(value))
     if not name:
         size = len(size_bytes) + len(value) + 1
-        return b"".join((_pack_header(_V2_RUN, _REQUIRES_ACK, size), b"\x72", size_bytes, value))
+        header = _V2_RUN_HEADERS[size] if size < SMALL_BODY else _pack_header(_V2_RUN, _REQUIRES_ACK, size)
+        return b"".join((header, b"\x72", size_bytes, value))
     name_bytes = name.encode()
     if len(name_bytes) < 128:
         size = len(name_bytes) + len(size_bytes) + len(value) + 3
-        parts = (_pack_header(_V2_RUN, _REQUIRES_ACK, size), b"\x62", _SMALL[len(name_bytes)], name_bytes,
-                 b"\x72", size_bytes, value)  # fmt: skip
+        header = _V2_RUN_HEADERS[size] if size < SMALL_BODY else _pack_header(_V2_RUN, _REQUIRES_ACK, size)
+        parts = (header, _NAME_12[len(name_bytes)], name_bytes, b"\x72", size_bytes, value)
         return b"".join(parts)
     return frame(_V2_RUN, _REQUIRES_ACK, v2_run(name, value))
 
@@ -212,10 +228,8 @@ def v5_get_eager_state_frame(key: bytes, value: bytes | None) -> bytes:
     key_size = len(key)
     value_size = len(value) if value else 0
     if 0 < key_size < 128 and 0 < value_size < 126 and value is not None:
-        return b"".join(
-            (_pack_header(_V5_GET_EAGER_STATE, 0, key_size + value_size + 6), b"\x0a", _SMALL[key_size], key,
-             b"\x72", _SMALL[value_size + 2], b"\x0a", _SMALL[value_size], value)
-        )  # fmt: skip
+        header = _V5_GET_EAGER_STATE_HEADERS[key_size + value_size + 6]
+        return b"".join((header, _KEY_1[key_size], key, _VALUE_14[value_size + 2], _KEY_1[value_size], value))
     return frame(_V5_GET_EAGER_STATE, 0, v5_get_eager_state(key, value))
 
 
@@ -234,10 +248,8 @@ def v5_set_state_frame(key: bytes, value: bytes) -> bytes:
     key_size = len(key)
     value_size = len(value)
     if 0 < key_size < 128 and 0 < value_size < 126:
-        return b"".join(
-            (_pack_header(_V5_SET_STATE, 0, key_size + value_size + 6), b"\x0a", _SMALL[key_size], key,
-             b"\x1a", _SMALL[value_size + 2], b"\x0a", _SMALL[value_size], value)
-        )  # fmt: skip
+        header = _V5_SET_STATE_HEADERS[key_size + value_size + 6]
+        return b"".join((header, _KEY_1[key_size], key, _VALUE_3[value_size + 2], _KEY_1[value_size], value))
     return frame(_V5_SET_STATE, 0, v5_set_state(key, value))
 
 
@@ -253,20 +265,16 @@ def v5_run(completion_id: int, name: str) -> bytes:
     return uint_field(b"\x58", completion_id) + _opt_bytes(b"\x62", name.encode())
 
 
-_V5_RUN: Final = 0x0411
-_V5_PROPOSE_RUN_COMPLETION: Final = 0x0005
-
-
 def v5_run_frame(completion_id: int, name: str) -> bytes:
     """The whole frame (header included) of a ``RunCommandMessage``."""
     name_bytes = name.encode()
     if completion_id > 0:
         id_bytes = _SMALL[completion_id] if completion_id < 128 else varint(completion_id)
         if not name_bytes:
-            return _pack_header(_V5_RUN, 0, len(id_bytes) + 1) + b"\x58" + id_bytes
+            return _V5_RUN_HEADERS[len(id_bytes) + 1] + b"\x58" + id_bytes  # (at most 11 bytes)
         if len(name_bytes) < 128:
             size = len(id_bytes) + len(name_bytes) + 3
-            parts = (_pack_header(_V5_RUN, 0, size), b"\x58", id_bytes, b"\x62", _SMALL[len(name_bytes)], name_bytes)
+            parts = (_V5_RUN_HEADERS[size], b"\x58", id_bytes, _NAME_12[len(name_bytes)], name_bytes)
             return b"".join(parts)
     return frame(_V5_RUN, 0, v5_run(completion_id, name))
 
@@ -277,7 +285,11 @@ def v5_propose_run_frame(completion_id: int, value: bytes) -> bytes:
         id_bytes = _SMALL[completion_id] if completion_id < 128 else varint(completion_id)
         size_bytes = _SMALL[len(value)] if len(value) < 128 else varint(len(value))
         size = len(id_bytes) + len(size_bytes) + len(value) + 2
-        parts = (_pack_header(_V5_PROPOSE_RUN_COMPLETION, 0, size), b"\x08", id_bytes, b"\x72", size_bytes, value)
+        if size < SMALL_BODY:
+            header = _V5_PROPOSE_RUN_COMPLETION_HEADERS[size]
+        else:
+            header = _pack_header(_V5_PROPOSE_RUN_COMPLETION, 0, size)
+        parts = (header, b"\x08", id_bytes, b"\x72", size_bytes, value)
         return b"".join(parts)
     return frame(_V5_PROPOSE_RUN_COMPLETION, 0, v5_propose_run_completion(completion_id, value))
 
@@ -294,13 +306,10 @@ def v5_sleep(wake_up_time: int, completion_id: int) -> bytes:
     return uint_field(b"\x08", wake_up_time) + uint_field(b"\x58", completion_id)
 
 
-_V5_SLEEP: Final = 0x040C
-
-
 def v5_sleep_frame(wake_up_time: int, completion_id: int) -> bytes:
     """The whole frame (header included) of a ``SleepCommandMessage``."""
     body = uint_field(b"\x08", wake_up_time) + uint_field(b"\x58", completion_id)
-    return _pack_header(_V5_SLEEP, 0, len(body)) + body
+    return _V5_SLEEP_HEADERS[len(body)] + body  # (at most 22 bytes)
 
 
 def v5_call(

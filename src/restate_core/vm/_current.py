@@ -66,7 +66,7 @@ from .._values import (
 )
 from ..protocol import _wire as wire
 from ..protocol import v5
-from ..protocol._framing import HEADER, HEADER_SIZE, encode_frame
+from ..protocol._framing import HEADER, HEADER_SIZE, SMALL_BODY, encode_frame, header_table
 from ..protocol._version import Version
 from ..protocol._wire import read_varint
 from ..retries import RetryPolicy, delay_millis
@@ -215,6 +215,8 @@ _pack_header = HEADER.pack
 _FIRST_TRY: Final = EntryRetryInfo()
 _NOT_EXECUTED_FIRST_TRY: Final = NotExecuted(_FIRST_TRY)
 _END_FRAME: Final = encode_frame(END, b"")
+_CALL_HEADERS: Final = header_table(CALL)
+_OUTPUT_HEADERS: Final = header_table(OUTPUT)
 _EMPTY_INPUT_FRAME: Final = encode_frame(INPUT, b"")
 _CLEAR_ALL_STATE_FRAME: Final = encode_frame(CLEAR_ALL_STATE, b"")
 _EMPTY_EAGER_STATE_KEYS_FRAME: Final = encode_frame(GET_EAGER_STATE_KEYS, b"")
@@ -1002,7 +1004,9 @@ class CurrentVM(CoreVM):
             except AttributeError:
                 raise bad_target(target) from None
             self._next_completion_id = result_completion + 1
-            self._command(CALL, _pack_header(CALL, 0, len(body)) + body, "", "sys_call")
+            size = len(body)
+            frame = (_CALL_HEADERS[size] if size < SMALL_BODY else _pack_header(CALL, 0, size)) + body
+            self._command(CALL, frame, "", "sys_call")
             self._calls.append(invocation_id_completion)
             handle = self._next_handle
             self._next_handle = handle + 1
@@ -1164,7 +1168,9 @@ class CurrentVM(CoreVM):
                 body = wire.v5_output(as_bytes(value.value, "Success.value"))
             else:
                 body = wire.v5_output(None, wire.failure(value.code, value.message))  # type: ignore[union-attr]
-            self._command(OUTPUT, encode_frame(OUTPUT, body), "", "sys_write_output")
+            size = len(body)
+            frame = (_OUTPUT_HEADERS[size] if size < SMALL_BODY else _pack_header(OUTPUT, 0, size)) + body
+            self._command(OUTPUT, frame, "", "sys_write_output")
         except VMError as error:
             raise self._fail(error) from None
 

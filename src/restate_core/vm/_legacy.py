@@ -57,7 +57,7 @@ from .._values import (
 )
 from ..protocol import _wire as wire
 from ..protocol import v2
-from ..protocol._framing import COMPLETED, HEADER, HEADER_SIZE, REQUIRES_ACK, encode_frame
+from ..protocol._framing import COMPLETED, HEADER, HEADER_SIZE, REQUIRES_ACK, SMALL_BODY, encode_frame, header_table
 from ..protocol._version import Version
 from ..protocol._wire import read_varint
 from ..retries import RetryPolicy, delay_millis
@@ -168,6 +168,9 @@ _AS_STATE_KEYS: Final = 1
 _NO_ENTRY_INDEX: Final = 0xFFFFFFFF
 _pack_header = HEADER.pack
 _END_FRAME: Final = encode_frame(END, b"")
+_SLEEP_HEADERS: Final = header_table(SLEEP)
+_CALL_HEADERS: Final = header_table(CALL)
+_OUTPUT_HEADERS: Final = header_table(OUTPUT)
 _EMPTY_INPUT_FRAME: Final = encode_frame(INPUT, b"")
 _INPUT_TYPE: Final = _EMPTY_INPUT_FRAME[:2]
 _CLEAR_ALL_STATE_FRAME: Final = encode_frame(CLEAR_ALL_STATE, b"")
@@ -763,7 +766,8 @@ class LegacyVM(CoreVM):
             if duration.__class__ is not timedelta or duration < _ZERO:
                 check_duration(duration, "duration")
             wake_up_time = epoch_millis_after(self._clock, duration)
-            return self._completable(SLEEP, encode_frame(SLEEP, wire.uint_field(b"\x08", wake_up_time)), _SLEEP, None)
+            body = wire.uint_field(b"\x08", wake_up_time)  # (at most 11 bytes)
+            return self._completable(SLEEP, _SLEEP_HEADERS[len(body)] + body, _SLEEP, None)
         except VMError as error:
             raise self._fail(error) from None
 
@@ -777,7 +781,9 @@ class LegacyVM(CoreVM):
                 body = wire.v2_call(target.service, target.handler, input, target.key or "")
             except AttributeError:
                 raise bad_target(target) from None
-            return self._completable(CALL, encode_frame(CALL, body), _CALL, None)
+            size = len(body)
+            frame = (_CALL_HEADERS[size] if size < SMALL_BODY else _pack_header(CALL, 0, size)) + body
+            return self._completable(CALL, frame, _CALL, None)
         except VMError as error:
             raise self._fail(error) from None
 
@@ -944,7 +950,8 @@ class LegacyVM(CoreVM):
                 body = wire.v2_output(as_bytes(value.value, "Success.value"))
             else:
                 body = wire.v2_output(None, wire.failure(value.code, value.message))  # type: ignore[union-attr]
-            frame = _pack_header(OUTPUT, 0, len(body)) + body
+            size = len(body)
+            frame = (_OUTPUT_HEADERS[size] if size < SMALL_BODY else _pack_header(OUTPUT, 0, size)) + body
             state = self._state
             if state.__class__ is Processing and state.run is None:  # the common case of _journal
                 self._index += 1
