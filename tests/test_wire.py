@@ -21,12 +21,21 @@ u32 = st.integers(min_value=0, max_value=2**32 - 1)
 u64 = st.integers(min_value=0, max_value=2**64 - 1)
 
 
-@given(u64)
+@given(st.one_of(u64, st.integers(min_value=0, max_value=0x5000)))  # (and the two-byte case at its edges)
 def test_varint_matches_protobuf(value: int) -> None:
+    check_varint(value)
+
+
+def check_varint(value: int) -> None:
     # A uint64 field 1 is the tag byte 0x08 and the varint; protobuf omits a zero.
     serialized = v5.SleepCommandMessage(wake_up_time=value).SerializeToString()
     assert wire.varint(value) == (serialized[1:] if value else b"\x00")
     assert wire.uint_field(b"\x08", value) == serialized
+
+
+def test_varint_at_the_two_byte_edges() -> None:
+    for value in (127, 128, 0x3FFF, 0x4000):
+        check_varint(value)
 
 
 @given(u32, text)

@@ -72,6 +72,7 @@ _V5_SLEEP_HEADERS: Final = header_table(_V5_SLEEP)
 
 #: ``[n]``: a one-byte tag and the one-byte length ``n`` (n < 128) of a length-delimited field.
 _KEY_1: Final = [b"\x0a" + size for size in _SMALL]  # field 1
+_HANDLER_2: Final = [b"\x12" + size for size in _SMALL]  # field 2
 _VALUE_3: Final = [b"\x1a" + size for size in _SMALL]  # field 3
 _NAME_12: Final = [b"\x62" + size for size in _SMALL]  # field 12
 _VALUE_14: Final = [b"\x72" + size for size in _SMALL]  # field 14
@@ -86,6 +87,8 @@ def varint(value: int) -> bytes:
     """Unsigned LEB128 encoding of ``value`` (0 <= value < 2**64)."""
     if value < 128:
         return _SMALL[value]
+    if value < 0x4000:  # two bytes: completion ids and lengths up to 16383
+        return bytes((value & 0x7F | 0x80, value >> 7))
     if 0x800000000 <= value < 0x40000000000:  # six bytes: milliseconds since the epoch, for a long while
         return bytes(
             (value & 0x7F | 0x80, value >> 7 & 0x7F | 0x80, value >> 14 & 0x7F | 0x80,
@@ -324,13 +327,13 @@ def v5_call(
         0 < len(service_bytes) < 128
         and 0 < len(handler_bytes) < 128
         and 0 < len(parameter) < 128
-        and 0 < invocation_id_completion < 128
-        and 0 < result_completion < 128
+        and invocation_id_completion > 0
+        and result_completion > 0
     ):
-        # The usual shape: short names and input, small ids (one join instead of a dozen concatenations).
-        parts = (b"\x0a", _SMALL[len(service_bytes)], service_bytes, b"\x12", _SMALL[len(handler_bytes)], handler_bytes,
-                 b"\x1a", _SMALL[len(parameter)], parameter, _opt_bytes(b"\x2a", key_bytes),
-                 b"\x50", _SMALL[invocation_id_completion], b"\x58", _SMALL[result_completion])  # fmt: skip
+        # The usual shape: short names and input (one join instead of a dozen concatenations).
+        parts = (_KEY_1[len(service_bytes)], service_bytes, _HANDLER_2[len(handler_bytes)], handler_bytes,
+                 _VALUE_3[len(parameter)], parameter, _opt_bytes(b"\x2a", key_bytes),
+                 b"\x50", varint(invocation_id_completion), b"\x58", varint(result_completion))  # fmt: skip
         return b"".join(parts)
     return (
         _opt_bytes(b"\x0a", service_bytes)
