@@ -440,17 +440,31 @@ class CurrentVM(CoreVM):
             else:
                 position += 1
                 if 0x80 <= head <= 0xFB:  # a notification: 0x8000-0xFBFF
-                    self._on_notification(state, (head << 8) | frame[1], frame[HEADER_SIZE:])
+                    body = frame[HEADER_SIZE:]
+                    if not self._queue:
+                        # The usual completion, replayed or live, with nothing queued before it:
+                        # straight to the ready map (_on_notification's fast path, inlined).
+                        fast = _completion_notification(body)
+                        if fast is not None and fast[0] not in self._ready:
+                            if state.__class__ is WaitingReplayEntries:
+                                self._ready[fast[0]] = fast[1]
+                                state.received += 1
+                                if state.received == self._known:
+                                    self._set_state(Replaying(state.commands))
+                                continue
+                            cls = state.__class__
+                            if cls is Replaying or (cls is Processing and fast[0] < self._next_completion_id):
+                                self._ready[fast[0]] = fast[1]
+                                continue
+                    self._on_notification(state, (head << 8) | frame[1], body)
                 else:
                     self._on_message(frame)
 
     def _on_message(self, frame: bytes) -> None:
-        """Any message but a command to replay (whole frame)."""
+        """Any message but a command to replay or a notification (whole frame)."""
         message_type = (frame[0] << 8) | frame[1]
         state = self._state
-        if 0x8000 <= message_type <= 0xFBFF:
-            self._on_notification(state, message_type, frame[HEADER_SIZE:])
-        elif 0x0400 <= message_type <= 0x7FFF:
+        if 0x0400 <= message_type <= 0x7FFF:
             raise VMError(PROTOCOL_VIOLATION, "Expected entry messages only when waiting replay entries")
         elif message_type == START:
             if state.__class__ is not WaitingStart:
