@@ -55,21 +55,22 @@ def _name_bytes(name: str) -> bytes | None:
 def _scan(pairs: Iterable[tuple[object, object]], name: str) -> str | None:
     # ``name`` is lower case. ASGI gives bytes and most other sources str: both are compared
     # without conversion; anything else goes through _text.
+    name_bytes = _NAME_BYTES[name] if name in _NAME_BYTES else _name_bytes(name)
     for pair in pairs:
-        try:
+        if pair.__class__ is tuple and len(pair) == 2:
             key, value = pair
-        except (TypeError, ValueError):
-            raise TypeError(f"headers must be (name, value) pairs, got {pair!r}") from None
-        if key.__class__ is str:
-            found = key.lower() == name
-        elif key.__class__ is bytes and key.isascii():  # (bytes.lower() folds ASCII letters only)
-            name_bytes = _NAME_BYTES[name] if name in _NAME_BYTES else _name_bytes(name)
-            found = name_bytes is not None and key.lower() == name_bytes
         else:
-            found = _text(key).lower() == name  # type: ignore[arg-type]
-        if found:
-            if value.__class__ is bytes:
-                return value.decode("latin-1")
+            try:
+                key, value = pair
+            except (TypeError, ValueError):
+                raise TypeError(f"headers must be (name, value) pairs, got {pair!r}") from None
+        if key.__class__ is str:
+            if key.lower() == name:
+                return value if value.__class__ is str else _text(value)  # type: ignore[arg-type]
+        elif key.__class__ is bytes and key.isascii():  # (bytes.lower() folds ASCII letters only)
+            if key.lower() == name_bytes:
+                return value.decode("latin-1") if value.__class__ is bytes else _text(value)  # type: ignore[arg-type]
+        elif _text(key).lower() == name:  # type: ignore[arg-type]
             return _text(value)  # type: ignore[arg-type]
     return None
 
@@ -82,7 +83,7 @@ def header_value(headers: HeadersLike, name: str) -> str | None:
     name = name.lower()
     if headers.__class__ is list or headers.__class__ is tuple:  # ASGI: the common case first
         return _scan(headers, name)
-    if isinstance(headers, Mapping):
+    if headers.__class__ is dict or isinstance(headers, Mapping):
         return _scan(headers.items(), name)
     if isinstance(headers, (str, bytes, bytearray)):
         raise TypeError("headers must be a mapping, (name, value) pairs or an object with get()")

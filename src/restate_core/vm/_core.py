@@ -106,9 +106,10 @@ def negotiate(request_headers: HeadersLike) -> Version:
 # ---- states and helpers shared by both models ----
 
 # The key of StartMessage.state_map (field 4, length-delimited) is the byte 0x22, or 0xA2 when
-# written as an over-long varint; a body with neither byte has no eager state.
-_STATE_MAP_TAG: Final = b"\x22"
-_STATE_MAP_TAG_LONG: Final = b"\xa2"
+# written as an over-long varint; a body with neither byte has no eager state. (Ints: `int in
+# bytes` is a byte search, several times cheaper than `bytes in bytes` for short frames.)
+_STATE_MAP_TAG: Final = 0x22
+_STATE_MAP_TAG_LONG: Final = 0xA2
 #: StartMessage frames from this size on are parsed through a memoryview instead of a copy.
 _PARSE_IN_PLACE: Final = 4096
 
