@@ -172,7 +172,8 @@ _SLEEP_HEADERS: Final = header_table(SLEEP)
 _CALL_HEADERS: Final = header_table(CALL)
 _OUTPUT_HEADERS: Final = header_table(OUTPUT)
 _EMPTY_INPUT_FRAME: Final = encode_frame(INPUT, b"")
-_INPUT_TYPE: Final = _EMPTY_INPUT_FRAME[:2]
+_INPUT_TYPE_HIGH: Final = INPUT >> 8
+_INPUT_TYPE_LOW: Final = INPUT & 0xFF
 _CLEAR_ALL_STATE_FRAME: Final = encode_frame(CLEAR_ALL_STATE, b"")
 _AWAKEABLE_FRAME: Final = encode_frame(AWAKEABLE, b"")
 _GET: Final = "sys_state_get"
@@ -627,15 +628,25 @@ class LegacyVM(CoreVM):
     def sys_input(self) -> Input:
         try:
             state = self._state
-            self._advance(INPUT, "")
+            self._index = index = self._index + 1  # _advance, inlined
+            self._entry_type = INPUT
+            self._entry_name = ""
             if state.__class__ is Processing and state.run is not None:
                 raise VMError(INTERNAL, "A syscall was invoked from within a run operation")
             if state.__class__ is not Replaying:
                 raise self._state_error("sys_input")
-            recorded = self._write_or_pop(INPUT, _EMPTY_INPUT_FRAME, "sys_input")
-            assert recorded is not None
+            if index == 0 and len(state.entries) == 1:
+                # The usual journal: the input entry alone. _write_or_pop, inlined (its ack of
+                # entry 0 changes nothing: nothing can wait for an ack yet).
+                recorded = state.entries.popleft()
+                self._set_state(Processing(state.await_point))
+            else:
+                popped = self._write_or_pop(INPUT, _EMPTY_INPUT_FRAME, "sys_input")
+                assert popped is not None
+                recorded = popped
             # The usual input entry holds only the value: read it without protobuf.
-            value = wire.single_field(recorded[HEADER_SIZE:], 0x72) if recorded[:2] == _INPUT_TYPE else None
+            is_input = recorded[0] == _INPUT_TYPE_HIGH and recorded[1] == _INPUT_TYPE_LOW
+            value = wire.single_field(recorded[HEADER_SIZE:], 0x72) if is_input else None
             if value is not None:
                 headers: list[Header] = []
             elif recorded == _EMPTY_INPUT_FRAME:
