@@ -41,6 +41,7 @@ from __future__ import annotations
 import re
 from collections import deque
 from datetime import timedelta
+from itertools import islice
 from typing import ClassVar, Final
 
 from google.protobuf.message import Message
@@ -430,7 +431,7 @@ class CurrentVM(CoreVM):
                     stop = min(count, position + wanted)
                     other = _NOT_A_COMMAND.search(heads, end + 1, stop)
                     end = stop if other is None else other.start()
-                    state.commands.extend(frames[position:end] if end - position < count else frames)
+                    state.commands.extend(islice(frames, position, end) if end - position < count else frames)
                 else:
                     state.commands.append(frame)
                 state.received += end - position

@@ -32,6 +32,7 @@ from __future__ import annotations
 import re
 from collections import deque
 from datetime import timedelta
+from itertools import islice
 from typing import Any, ClassVar, Final
 
 from google.protobuf.message import DecodeError, Message
@@ -384,7 +385,7 @@ class LegacyVM(CoreVM):
                     stop = min(count, position + wanted)
                     other = _NOT_AN_ENTRY.search(heads, end + 1, stop)
                     end = stop if other is None else other.start()
-                    entries.extend(frames[position:end] if end - position < count else frames)
+                    entries.extend(islice(frames, position, end) if end - position < count else frames)
                 else:
                     entries.append(frame)
                 position = end
