@@ -126,6 +126,9 @@ WAITING_START = WaitingStart()
 
 _first_byte = itemgetter(0)
 
+#: Stands in for a frame already handled and let go (a header of type 0: not a journal entry).
+RELEASED_FRAME: Final = bytes(HEADER_SIZE)
+
 
 def first_bytes(frames: list[bytes]) -> bytes:
     """The first header byte of each frame (the high byte of its type), at C speed: searched with

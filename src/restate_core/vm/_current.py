@@ -83,6 +83,7 @@ from ._args import (
 )
 from ._core import (
     ENDED,
+    RELEASED_FRAME,
     SUSPENDED,
     WAITING_START,
     CoreVM,
@@ -460,6 +461,10 @@ class CurrentVM(CoreVM):
                     self._on_notification(state, (head << 8) | frame[1], body)
                 else:
                     self._on_message(frame)
+                    if state.__class__ is WaitingStart:
+                        # The StartMessage, now decoded: let its frame (the eager state) go before
+                        # the journal behind it is taken in.
+                        frames[position - 1] = RELEASED_FRAME
 
     def _on_message(self, frame: bytes) -> None:
         """Any message but a command to replay or a notification (whole frame)."""

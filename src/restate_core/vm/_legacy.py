@@ -74,6 +74,7 @@ from ._args import (
 )
 from ._core import (
     ENDED,
+    RELEASED_FRAME,
     SUSPENDED,
     WAITING_START,
     CoreVM,
@@ -403,6 +404,10 @@ class LegacyVM(CoreVM):
                         self._notify_ack(frame[9])
                         continue
                 self._on_message(frame)
+                if state.__class__ is WaitingStart:
+                    # The StartMessage, now decoded: let its frame (the eager state) go before
+                    # the journal behind it is taken in.
+                    frames[position - 1] = RELEASED_FRAME
 
     def _on_message(self, frame: bytes) -> None:
         """Any message but a journal entry to replay (whole frame)."""
