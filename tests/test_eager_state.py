@@ -1,12 +1,20 @@
-"""Eager state from the StartMessage, small and large (a large one is parsed without a copy)."""
+"""Eager state from the StartMessage, small and large (a large one is parsed without a copy), the
+StartMessage view it is read through, and what the handler writes over it."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from google.protobuf.message import DecodeError
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from restate_core import VOID, CoreVM, StateKeys, Success
 from restate_core.protocol import Version, v2, v5
+from restate_core.protocol._start_view import START_VIEW_V2, START_VIEW_V5
 from restate_core.testing import await_result, encode_input
+from restate_core.vm._eager import UNKNOWN, EagerState
 
 VERSIONS = [Version.V1, Version.V2, Version.V5, Version.V6]
 
@@ -51,3 +59,89 @@ def test_a_body_with_the_state_map_tag_byte_but_no_state(version: Version) -> No
     vm.notify_input_closed()
     vm.sys_input()
     assert await_result(vm, vm.sys_state_get("k")) == VOID
+
+
+# ---- the StartMessage view (protocol/_start_view.py) ----
+
+state_entries = st.lists(
+    st.tuples(st.text(max_size=12), st.binary(max_size=40)), max_size=12
+)  # (duplicates included: the last one counts, as in the declared message read entry by entry)
+
+
+@pytest.mark.parametrize("proto", [v2, v5], ids=["v2", "v5"])
+@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    entries=state_entries,
+    ids=st.tuples(st.binary(max_size=20), st.text(max_size=10), st.text(max_size=10)),
+    counters=st.tuples(st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1), st.integers(0, 2**64 - 1)),
+    partial=st.booleans(),
+)
+def test_the_view_reads_what_the_declared_message_reads(
+    proto: Any, entries: list[tuple[str, bytes]], ids: tuple[bytes, str, str], counters: tuple[int, int, int],
+    partial: bool,
+) -> None:  # fmt: skip
+    start = proto.StartMessage(
+        id=ids[0],
+        debug_id=ids[1],
+        key=ids[2],
+        known_entries=counters[0],
+        retry_count_since_last_stored_entry=counters[1],
+        duration_since_last_stored_entry=counters[2],
+        partial_state=partial,
+        state_map=[proto.StartMessage.StateEntry(key=key.encode(), value=value) for key, value in entries],
+    )
+    data = start.SerializeToString()
+    view = (START_VIEW_V2 if proto is v2 else START_VIEW_V5).FromString(data)
+    declared = proto.StartMessage.FromString(data)
+    for field in declared.DESCRIPTOR.fields:
+        if field.name != "state_map":
+            assert getattr(view, field.name) == getattr(declared, field.name), field.name
+    assert dict(view.state_map) == {entry.key.decode(): entry.value for entry in declared.state_map}
+
+
+@pytest.mark.parametrize("proto", [v2, v5], ids=["v2", "v5"])
+def test_the_view_refuses_a_key_that_is_not_utf8(proto: Any) -> None:
+    start = proto.StartMessage(known_entries=1, state_map=[proto.StartMessage.StateEntry(key=b"\xff", value=b"v")])
+    with pytest.raises(DecodeError):
+        (START_VIEW_V2 if proto is v2 else START_VIEW_V5).FromString(start.SerializeToString())
+    assert proto.StartMessage.FromString(start.SerializeToString()).state_map[0].key == b"\xff"
+
+
+# ---- what the handler writes over the runtime's values ----
+
+
+def test_written_values_take_precedence_over_the_runtime_values() -> None:
+    state = EagerState()
+    state.use({"a": b"1", "b": b"2", "c": b"3"}, partial=False)
+    state.set("a", b"new")
+    state.clear("b")
+    state.set("d", b"4")
+    assert [state.get(key) for key in "abcde"] == [b"new", None, b"3", b"4", None]
+    assert state.keys() == ["a", "c", "d"]
+    state.clear_all()
+    assert [state.get(key) for key in "abcd"] == [None, None, None, None]
+    assert state.keys() == []
+    state.set("c", b"again")
+    assert state.keys() == ["c"]
+
+
+def test_partial_runtime_values() -> None:
+    state = EagerState()
+    state.use({"a": b"1"}, partial=True)
+    assert state.get("a") == b"1"
+    assert state.get("b") is UNKNOWN
+    assert state.keys() is None
+    state.clear_all()  # afterwards the whole state is known: empty
+    assert state.get("a") is None
+    assert state.keys() == []
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=str)
+def test_state_keys_merge_the_runtime_values_with_what_was_written(version: Version) -> None:
+    vm = start_with_state(version, {"b": b"2", "a": b"1", "c": b"3"}, partial=False)
+    vm.sys_state_set("d", b"4")
+    vm.sys_state_clear("a")
+    vm.sys_state_set("c", b"new")
+    assert await_result(vm, vm.sys_state_get_keys()) == StateKeys(["b", "c", "d"])
+    assert await_result(vm, vm.sys_state_get("c")) == Success(b"new")
+    assert await_result(vm, vm.sys_state_get("a")) == VOID

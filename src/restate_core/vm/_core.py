@@ -295,21 +295,31 @@ class CoreVM:
     def _error_frame(self, error: VMError, next_retry_delay: timedelta | None, related: Related) -> bytes:
         raise NotImplementedError
 
-    def _begin(self, message_class: type[Message], frame: bytes, error_code: int) -> None:
+    def _begin(self, view_class: Any, message_class: type[Message], frame: bytes, error_code: int) -> None:
         """Decode the StartMessage ``frame`` and set up what it carries: the eager state, and how
-        many journal messages follow (``VMError`` with ``error_code`` if it is malformed)."""
+        many journal messages follow (``VMError`` with ``error_code`` if it is malformed).
+
+        It is read as ``view_class`` (protocol/_start_view.py), whose eager state is a map to
+        look values up in; only if that fails, as the declared ``message_class``, which tells a
+        malformed message from a state key that is not UTF-8 (each its own error)."""
         # A large body (eager state) is parsed in place: copying it out would double its memory.
         body = frame[HEADER_SIZE:] if len(frame) < _PARSE_IN_PLACE else memoryview(frame)[HEADER_SIZE:]
         try:
-            start: Any = message_class.FromString(body)  # type: ignore[arg-type]  # (any buffer will do)
-        except DecodeError as error:
-            raise VMError(error_code, f"cannot decode protocol message {message_class.__name__}: {error}") from None
-        self._start = start
-        if _STATE_MAP_TAG in frame or _STATE_MAP_TAG_LONG in frame:  # (the header's bytes can only add false hits)
-            self._eager.load(start.state_map, start.partial_state)
+            start: Any = view_class.FromString(body)
+        except DecodeError:
+            try:
+                start = message_class.FromString(body)  # type: ignore[arg-type]  # (any buffer will do)
+            except DecodeError as error:
+                raise VMError(error_code, f"cannot decode protocol message {message_class.__name__}: {error}") from None
+            self._start = start
+            self._eager.load(start.state_map, start.partial_state)  # raises for the key that is not UTF-8
         else:
-            # No byte of the body can start field 4: the map is empty (saves creating its container).
-            self._eager.partial = start.partial_state
+            self._start = start
+            if _STATE_MAP_TAG in frame or _STATE_MAP_TAG_LONG in frame:  # (the header's bytes can only add false hits)
+                self._eager.use(start.state_map, start.partial_state)
+            else:
+                # No byte of the body can start field 4: the map is empty (saves creating its container).
+                self._eager.partial = start.partial_state
         self._known = known = start.known_entries
         if known == 0:
             raise VMError(INTERNAL, "Known entries is zero, expected >= 1")

@@ -68,6 +68,7 @@ from .._values import (
 from ..protocol import _wire as wire
 from ..protocol import v5
 from ..protocol._framing import HEADER, HEADER_SIZE, SMALL_BODY, encode_frame, header_table
+from ..protocol._start_view import START_VIEW_V5
 from ..protocol._version import Version
 from ..protocol._wire import read_varint
 from ..retries import RetryPolicy, delay_millis
@@ -475,7 +476,7 @@ class CurrentVM(CoreVM):
         elif message_type == START:
             if state.__class__ is not WaitingStart:
                 raise VMError(PROTOCOL_VIOLATION, f"Unexpected StartMessage in state {type(state).name}")  # type: ignore[attr-defined]
-            self._begin(v5.StartMessage, frame, PROTOCOL_VIOLATION)
+            self._begin(START_VIEW_V5, v5.StartMessage, frame, PROTOCOL_VIOLATION)
             self._set_state(WaitingReplayEntries())
         elif message_type in (SUSPENSION, ERROR, END, PROPOSE_RUN_COMPLETION) or message_type >= 0xFC00:
             raise VMError(

@@ -59,6 +59,7 @@ from .._values import (
 from ..protocol import _wire as wire
 from ..protocol import v2
 from ..protocol._framing import COMPLETED, HEADER, HEADER_SIZE, REQUIRES_ACK, SMALL_BODY, encode_frame, header_table
+from ..protocol._start_view import START_VIEW_V2
 from ..protocol._version import Version
 from ..protocol._wire import read_varint
 from ..retries import RetryPolicy, delay_millis
@@ -440,7 +441,7 @@ class LegacyVM(CoreVM):
         elif message_type == START:
             if state.__class__ is not WaitingStart:
                 raise VMError(PROTOCOL_VIOLATION, f"Unexpected StartMessage in state {type(state).name}")  # type: ignore[attr-defined]
-            self._begin(v2.StartMessage, frame, INTERNAL)
+            self._begin(START_VIEW_V2, v2.StartMessage, frame, INTERNAL)
             self._set_state(WaitingReplayEntries())
         elif message_type in _CONTROL_MESSAGES_WE_SEND:
             raise VMError(PROTOCOL_VIOLATION, "Expected input message to be entry")
