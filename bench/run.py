@@ -809,6 +809,8 @@ def memory_report(refs: dict[Version, Any], smoke: bool) -> list[str]:
     lines += [
         "",
         "tracemalloc sees Python allocations only: not the protobuf runtime's (upb arenas), not the Rust core's."
+        " Our eager state stays in the StartMessage's protobuf map, so tracemalloc does not count it either:"
+        " compare the RSS columns."
         " RSS peak delta: in a fresh subprocess (warmed up, the journal read from a file, freed heap trimmed),"
         " the kernel's high-water mark of the resident set during the run minus the resident set before it"
         " (Linux only); median of 3 subprocesses, granular to pages and to pymalloc's arenas, so read it"
