@@ -45,6 +45,11 @@ class Success:
 
     value: bytes
 
+    def __init__(self, value: bytes) -> None:
+        # The generated __init__ of a frozen dataclass goes through object.__setattr__; the
+        # slot's own setter (taken from the class below it) does the same for less.
+        _set_success_value(self, value)
+
 
 @dataclass(frozen=True, slots=True)
 class Failure:
@@ -52,6 +57,10 @@ class Failure:
 
     code: int
     message: str
+
+    def __init__(self, code: int, message: str) -> None:
+        _set_failure_code(self, code)
+        _set_failure_message(self, message)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,10 +73,14 @@ class StateKeys:
         return hash(tuple(self.keys))
 
 
-# Internal hot paths build value objects through the slot descriptors, which bypass the
-# frozen dataclass __setattr__ that makes the generated __init__ slow.
+# The value objects built most often (by SDKs for every run result, output and call, by the VM
+# for every value it hands out) set their fields through the slot descriptors,
+# which bypass the frozen dataclass __setattr__ that makes the generated __init__ slow. Their
+# own __init__ does so (for Success, Failure and Target), and so do the internal builders below.
 _object_new = object.__new__
 _set_success_value = Success.__dict__["value"].__set__
+_set_failure_code = Failure.__dict__["code"].__set__
+_set_failure_message = Failure.__dict__["message"].__set__
 
 
 def new_success(value: bytes) -> Success:
@@ -118,6 +131,16 @@ class Target:
     service: str
     handler: str
     key: str | None = None
+
+    def __init__(self, service: str, handler: str, key: str | None = None) -> None:
+        _set_target_service(self, service)
+        _set_target_handler(self, handler)
+        _set_target_key(self, key)
+
+
+_set_target_service = Target.__dict__["service"].__set__
+_set_target_handler = Target.__dict__["handler"].__set__
+_set_target_key = Target.__dict__["key"].__set__
 
 
 @dataclass(frozen=True, slots=True)
