@@ -399,3 +399,28 @@ def test_state_frames_with_the_largest_looked_up_headers(key_size: int, value_si
     check_v2_set_state(key, value)
     check_v5_get_eager_state(key, value)
     check_v5_set_state(key, value)
+
+
+@given(data)
+def test_v2_output_value_frame(value: bytes) -> None:
+    body = v2.OutputEntryMessage(value=value).SerializeToString()
+    assert wire.v2_output_value_frame(value) == encode_frame(v2.MessageType.OUTPUT_ENTRY, body)
+
+
+@given(data)
+def test_v5_output_value_frame(value: bytes) -> None:
+    message = v5.OutputCommandMessage()
+    message.value.content = value
+    assert wire.v5_output_value_frame(value) == encode_frame(v5.MessageType.OUTPUT_COMMAND, message.SerializeToString())
+
+
+# Frames with a header and more after the one field: content_start reads from an offset.
+@given(st.binary(max_size=12), data, st.binary(max_size=3))
+def test_content_start_at_an_offset(prefix: bytes, value: bytes, suffix: bytes) -> None:
+    field = v2.OutputEntryMessage(value=value).SerializeToString()
+    position = wire.content_start(prefix + field, 0x72, len(prefix))
+    assert position == len(prefix) + len(field) - len(value)
+    assert wire.single_field(prefix + field, 0x72, len(prefix)) == value
+    if suffix:  # the field no longer ends where the data ends
+        assert wire.content_start(prefix + field + suffix, 0x72, len(prefix)) == -1
+    assert wire.content_start(prefix + field, 0x7A, len(prefix)) == -1

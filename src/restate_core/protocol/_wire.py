@@ -21,6 +21,7 @@ from ._framing import SMALL_BODY, header_table
 
 __all__ = [
     "bytes_field",
+    "content_start",
     "failure",
     "read_varint",
     "single_field",
@@ -28,6 +29,7 @@ __all__ = [
     "v2_call",
     "v2_get_state",
     "v2_output",
+    "v2_output_value_frame",
     "v2_run",
     "v2_run_frame",
     "v2_set_state",
@@ -35,6 +37,7 @@ __all__ = [
     "v5_get_eager_state",
     "v5_get_lazy_state",
     "v5_output",
+    "v5_output_value_frame",
     "v5_propose_run_completion",
     "v5_propose_run_frame",
     "v5_run",
@@ -59,6 +62,8 @@ _V2_RUN: Final = 0x0C05
 _V5_RUN: Final = 0x0411
 _V5_PROPOSE_RUN_COMPLETION: Final = 0x0005
 _V5_SLEEP: Final = 0x040C
+_V2_OUTPUT: Final = 0x0401
+_V5_OUTPUT: Final = 0x0401
 
 _V2_GET_STATE_VALUE_HEADERS: Final = header_table(_V2_GET_STATE, _COMPLETED)
 _V2_SET_STATE_HEADERS: Final = header_table(_V2_SET_STATE)
@@ -68,14 +73,16 @@ _V5_SET_STATE_HEADERS: Final = header_table(_V5_SET_STATE)
 _V5_RUN_HEADERS: Final = header_table(_V5_RUN)
 _V5_PROPOSE_RUN_COMPLETION_HEADERS: Final = header_table(_V5_PROPOSE_RUN_COMPLETION)
 _V5_SLEEP_HEADERS: Final = header_table(_V5_SLEEP)
+_V2_OUTPUT_HEADERS: Final = header_table(_V2_OUTPUT)
+_V5_OUTPUT_HEADERS: Final = header_table(_V5_OUTPUT)
 
 
 #: ``[n]``: a one-byte tag and the one-byte length ``n`` (n < 128) of a length-delimited field.
-_KEY_1: Final = [b"\x0a" + size for size in _SMALL]  # field 1
-_HANDLER_2: Final = [b"\x12" + size for size in _SMALL]  # field 2
-_VALUE_3: Final = [b"\x1a" + size for size in _SMALL]  # field 3
-_NAME_12: Final = [b"\x62" + size for size in _SMALL]  # field 12
-_VALUE_14: Final = [b"\x72" + size for size in _SMALL]  # field 14
+_FIELD_1: Final = [b"\x0a" + size for size in _SMALL]  # field 1
+_FIELD_2: Final = [b"\x12" + size for size in _SMALL]  # field 2
+_FIELD_3: Final = [b"\x1a" + size for size in _SMALL]  # field 3
+_FIELD_12: Final = [b"\x62" + size for size in _SMALL]  # field 12
+_FIELD_14: Final = [b"\x72" + size for size in _SMALL]  # field 14
 
 
 def frame(message_type: int, flags: int, body: bytes) -> bytes:
@@ -153,7 +160,7 @@ def v2_get_state_value_frame(key: bytes, value: bytes) -> bytes:
     value_size = len(value)
     if 0 < key_size < 128 and value_size < 128:
         header = _V2_GET_STATE_VALUE_HEADERS[key_size + value_size + 4]
-        return b"".join((header, _KEY_1[key_size], key, _VALUE_14[value_size], value))
+        return b"".join((header, _FIELD_1[key_size], key, _FIELD_14[value_size], value))
     return frame(_V2_GET_STATE, _COMPLETED, v2_get_state(key, V2_VALUE, value))
 
 
@@ -168,7 +175,7 @@ def v2_set_state_frame(key: bytes, value: bytes) -> bytes:
     value_size = len(value)
     if 0 < key_size < 128 and 0 < value_size < 128:
         header = _V2_SET_STATE_HEADERS[key_size + value_size + 4]
-        return b"".join((header, _KEY_1[key_size], key, _VALUE_3[value_size], value))
+        return b"".join((header, _FIELD_1[key_size], key, _FIELD_3[value_size], value))
     return frame(_V2_SET_STATE, 0, v2_set_state(key, value))
 
 
@@ -177,6 +184,14 @@ def v2_output(value: bytes | None, failure_body: bytes = b"") -> bytes:
     if value is None:
         return bytes_field(b"\x7a", failure_body)
     return bytes_field(b"\x72", value)
+
+
+def v2_output_value_frame(value: bytes) -> bytes:
+    """The whole frame (header included) of an ``OutputEntryMessage`` with a value."""
+    size = len(value)
+    if size < 128:
+        return b"".join((_V2_OUTPUT_HEADERS[size + 2], _FIELD_14[size], value))
+    return frame(_V2_OUTPUT, 0, v2_output(value))
 
 
 def v2_run(name: str, value: bytes | None, failure_body: bytes = b"") -> bytes:
@@ -205,7 +220,7 @@ def v2_run_frame(name: str, value: bytes) -> bytes:
     if len(name_bytes) < 128:
         size = len(name_bytes) + len(size_bytes) + len(value) + 3
         header = _V2_RUN_HEADERS[size] if size < SMALL_BODY else _pack_header(_V2_RUN, _REQUIRES_ACK, size)
-        parts = (header, _NAME_12[len(name_bytes)], name_bytes, b"\x72", size_bytes, value)
+        parts = (header, _FIELD_12[len(name_bytes)], name_bytes, b"\x72", size_bytes, value)
         return b"".join(parts)
     return frame(_V2_RUN, _REQUIRES_ACK, v2_run(name, value))
 
@@ -232,7 +247,7 @@ def v5_get_eager_state_frame(key: bytes, value: bytes | None) -> bytes:
     value_size = len(value) if value else 0
     if 0 < key_size < 128 and 0 < value_size < 126 and value is not None:
         header = _V5_GET_EAGER_STATE_HEADERS[key_size + value_size + 6]
-        return b"".join((header, _KEY_1[key_size], key, _VALUE_14[value_size + 2], _KEY_1[value_size], value))
+        return b"".join((header, _FIELD_1[key_size], key, _FIELD_14[value_size + 2], _FIELD_1[value_size], value))
     return frame(_V5_GET_EAGER_STATE, 0, v5_get_eager_state(key, value))
 
 
@@ -252,7 +267,7 @@ def v5_set_state_frame(key: bytes, value: bytes) -> bytes:
     value_size = len(value)
     if 0 < key_size < 128 and 0 < value_size < 126:
         header = _V5_SET_STATE_HEADERS[key_size + value_size + 6]
-        return b"".join((header, _KEY_1[key_size], key, _VALUE_3[value_size + 2], _KEY_1[value_size], value))
+        return b"".join((header, _FIELD_1[key_size], key, _FIELD_3[value_size + 2], _FIELD_1[value_size], value))
     return frame(_V5_SET_STATE, 0, v5_set_state(key, value))
 
 
@@ -261,6 +276,14 @@ def v5_output(value: bytes | None, failure_body: bytes = b"") -> bytes:
     if value is None:
         return bytes_field(b"\x7a", failure_body)
     return bytes_field(b"\x72", _value(value))
+
+
+def v5_output_value_frame(value: bytes) -> bytes:
+    """The whole frame (header included) of an ``OutputCommandMessage`` with a value."""
+    size = len(value)
+    if 0 < size < 126:
+        return b"".join((_V5_OUTPUT_HEADERS[size + 4], _FIELD_14[size + 2], _FIELD_1[size], value))
+    return frame(_V5_OUTPUT, 0, v5_output(value))
 
 
 def v5_run(completion_id: int, name: str) -> bytes:
@@ -277,7 +300,7 @@ def v5_run_frame(completion_id: int, name: str) -> bytes:
             return _V5_RUN_HEADERS[len(id_bytes) + 1] + b"\x58" + id_bytes  # (at most 11 bytes)
         if len(name_bytes) < 128:
             size = len(id_bytes) + len(name_bytes) + 3
-            parts = (_V5_RUN_HEADERS[size], b"\x58", id_bytes, _NAME_12[len(name_bytes)], name_bytes)
+            parts = (_V5_RUN_HEADERS[size], b"\x58", id_bytes, _FIELD_12[len(name_bytes)], name_bytes)
             return b"".join(parts)
     return frame(_V5_RUN, 0, v5_run(completion_id, name))
 
@@ -331,8 +354,8 @@ def v5_call(
         and result_completion > 0
     ):
         # The usual shape: short names and input (one join instead of a dozen concatenations).
-        parts = (_KEY_1[len(service_bytes)], service_bytes, _HANDLER_2[len(handler_bytes)], handler_bytes,
-                 _VALUE_3[len(parameter)], parameter, _opt_bytes(b"\x2a", key_bytes),
+        parts = (_FIELD_1[len(service_bytes)], service_bytes, _FIELD_2[len(handler_bytes)], handler_bytes,
+                 _FIELD_3[len(parameter)], parameter, _opt_bytes(b"\x2a", key_bytes),
                  b"\x50", varint(invocation_id_completion), b"\x58", varint(result_completion))  # fmt: skip
         return b"".join(parts)
     return (
@@ -364,18 +387,26 @@ def read_varint(data: bytes, position: int) -> tuple[int, int]:
     return -1, position
 
 
-def single_field(body: bytes, tag: int) -> bytes | None:
-    """The content of ``body`` if it is exactly one length-delimited field with the one-byte ``tag``.
+def single_field(data: bytes, tag: int, start: int = 0) -> bytes | None:
+    """The content of ``data[start:]`` if that is exactly one length-delimited field with the
+    one-byte ``tag``.
 
     ``None`` when it is anything else (other fields, a repeated field, a
-    length that does not end where ``body`` ends): the caller then decodes it
+    length that does not end where ``data`` ends): the caller then decodes it
     with protobuf, which gives the same answer for the shapes accepted here.
     """
-    size = len(body)
-    if size < 2 or body[0] != tag:
-        return None
-    length = body[1]
+    position = content_start(data, tag, start)
+    return data[position:] if position >= 0 else None
+
+
+def content_start(data: bytes, tag: int, start: int = 0) -> int:
+    """Where the content begins if ``data[start:]`` is exactly one length-delimited field with the
+    one-byte ``tag`` (see ``single_field``), else -1."""
+    size = len(data)
+    if size < start + 2 or data[start] != tag:
+        return -1
+    length = data[start + 1]
     if length < 0x80:
-        return body[2:] if size == length + 2 else None
-    length, position = read_varint(body, 1)
-    return body[position:] if size == position + length else None
+        return start + 2 if size == start + length + 2 else -1
+    length, position = read_varint(data, start + 1)
+    return position if length >= 0 and size == position + length else -1

@@ -218,8 +218,9 @@ _pack_header = HEADER.pack
 _FIRST_TRY: Final = EntryRetryInfo()
 _NOT_EXECUTED_FIRST_TRY: Final = NotExecuted(_FIRST_TRY)
 _END_FRAME: Final = encode_frame(END, b"")
+_INPUT_TYPE_HIGH: Final = INPUT >> 8
+_INPUT_TYPE_LOW: Final = INPUT & 0xFF
 _CALL_HEADERS: Final = header_table(CALL)
-_OUTPUT_HEADERS: Final = header_table(OUTPUT)
 _EMPTY_INPUT_FRAME: Final = encode_frame(INPUT, b"")
 _CLEAR_ALL_STATE_FRAME: Final = encode_frame(CLEAR_ALL_STATE, b"")
 _EMPTY_EAGER_STATE_KEYS_FRAME: Final = encode_frame(GET_EAGER_STATE_KEYS, b"")
@@ -857,11 +858,17 @@ class CurrentVM(CoreVM):
             self._command_type = INPUT
             self._command_name = ""
             recorded = self._pop(state)
-            if _frame_type(recorded) != INPUT:  # any Input command matches: no field comparison
+            if recorded[0] != _INPUT_TYPE_HIGH or recorded[1] != _INPUT_TYPE_LOW:  # no field is compared
                 raise type_mismatch("command 0", _command_text(_frame_type(recorded)), _command_text(INPUT))
-            # The usual input command holds only the value: read it without protobuf.
-            value = wire.single_field(recorded[HEADER_SIZE:], 0x72)
-            content = value if value is None or not value else wire.single_field(value, 0x0A)
+            # The usual input command holds only the value (a Value{content}): read it without protobuf.
+            content: bytes | None = None
+            position = wire.content_start(recorded, 0x72, HEADER_SIZE)
+            if position == len(recorded):
+                content = b""  # Value{}
+            elif position > 0:
+                position = wire.content_start(recorded, 0x0A, position)
+                if position > 0:
+                    content = recorded[position:]
             headers: list[Header] = []
             if content is None:
                 if recorded == _EMPTY_INPUT_FRAME:
@@ -1187,11 +1194,11 @@ class CurrentVM(CoreVM):
             if value.__class__ is not Success or value.value.__class__ is not bytes:
                 check_non_empty_value(value, "value")
             if value.__class__ is Success:
-                body = wire.v5_output(as_bytes(value.value, "Success.value"))
+                payload = value.value
+                frame = wire.v5_output_value_frame(payload if payload.__class__ is bytes else as_bytes(payload, "Success.value"))
             else:
                 body = wire.v5_output(None, wire.failure(value.code, value.message))  # type: ignore[union-attr]
-            size = len(body)
-            frame = (_OUTPUT_HEADERS[size] if size < SMALL_BODY else _pack_header(OUTPUT, 0, size)) + body
+                frame = encode_frame(OUTPUT, body)
             self._command(OUTPUT, frame, "", "sys_write_output")
         except VMError as error:
             raise self._fail(error) from None

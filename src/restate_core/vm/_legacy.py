@@ -173,7 +173,6 @@ _pack_header = HEADER.pack
 _END_FRAME: Final = encode_frame(END, b"")
 _SLEEP_HEADERS: Final = header_table(SLEEP)
 _CALL_HEADERS: Final = header_table(CALL)
-_OUTPUT_HEADERS: Final = header_table(OUTPUT)
 _EMPTY_INPUT_FRAME: Final = encode_frame(INPUT, b"")
 _INPUT_TYPE_HIGH: Final = INPUT >> 8
 _INPUT_TYPE_LOW: Final = INPUT & 0xFF
@@ -653,7 +652,7 @@ class LegacyVM(CoreVM):
                 recorded = popped
             # The usual input entry holds only the value: read it without protobuf.
             is_input = recorded[0] == _INPUT_TYPE_HIGH and recorded[1] == _INPUT_TYPE_LOW
-            value = wire.single_field(recorded[HEADER_SIZE:], 0x72) if is_input else None
+            value = wire.single_field(recorded, 0x72, HEADER_SIZE) if is_input else None
             if value is not None:
                 headers: list[Header] = []
             elif recorded == _EMPTY_INPUT_FRAME:
@@ -965,11 +964,11 @@ class LegacyVM(CoreVM):
             if value.__class__ is not Success or value.value.__class__ is not bytes:
                 check_non_empty_value(value, "value")
             if value.__class__ is Success:
-                body = wire.v2_output(as_bytes(value.value, "Success.value"))
+                payload = value.value
+                frame = wire.v2_output_value_frame(payload if payload.__class__ is bytes else as_bytes(payload, "Success.value"))
             else:
                 body = wire.v2_output(None, wire.failure(value.code, value.message))  # type: ignore[union-attr]
-            size = len(body)
-            frame = (_OUTPUT_HEADERS[size] if size < SMALL_BODY else _pack_header(OUTPUT, 0, size)) + body
+                frame = encode_frame(OUTPUT, body)
             state = self._state
             if state.__class__ is Processing and state.run is None:  # the common case of _journal
                 self._index += 1
