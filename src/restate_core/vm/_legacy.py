@@ -965,7 +965,9 @@ class LegacyVM(CoreVM):
                 check_non_empty_value(value, "value")
             if value.__class__ is Success:
                 payload = value.value
-                frame = wire.v2_output_value_frame(payload if payload.__class__ is bytes else as_bytes(payload, "Success.value"))
+                if payload.__class__ is not bytes:
+                    payload = as_bytes(payload, "Success.value")
+                frame = wire.v2_output_value_frame(payload)
             else:
                 body = wire.v2_output(None, wire.failure(value.code, value.message))  # type: ignore[union-attr]
                 frame = encode_frame(OUTPUT, body)
