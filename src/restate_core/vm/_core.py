@@ -141,11 +141,16 @@ def unexpected_state(state: object, event: str) -> VMError:
     return VMError(PROTOCOL_VIOLATION, f"Unexpected state {type(state).name} when invoking '{event}'")  # type: ignore[attr-defined]
 
 
+#: What parsing a malformed message raises: upb reports every fault as DecodeError, protobuf's
+#: pure-Python runtime (PyPy's) a string that is not UTF-8 as UnicodeDecodeError.
+PARSE_ERRORS: Final = (DecodeError, UnicodeDecodeError)
+
+
 def decode_body(cls: type[Message], body: bytes, code: int) -> Message:
     """Decode a message body; a malformed one is a ``VMError`` with ``code``."""
     try:
         return cls.FromString(body)
-    except DecodeError as error:
+    except PARSE_ERRORS as error:
         raise VMError(code, f"cannot decode protocol message {cls.__name__}: {error}") from None
 
 
@@ -306,10 +311,10 @@ class CoreVM:
         body = frame[HEADER_SIZE:] if len(frame) < _PARSE_IN_PLACE else memoryview(frame)[HEADER_SIZE:]
         try:
             start: Any = view_class.FromString(body)
-        except DecodeError:
+        except PARSE_ERRORS:
             try:
                 start = message_class.FromString(body)  # type: ignore[arg-type]  # (any buffer will do)
-            except DecodeError as error:
+            except PARSE_ERRORS as error:
                 raise VMError(error_code, f"cannot decode protocol message {message_class.__name__}: {error}") from None
             self._start = start
             self._eager.load(start.state_map, start.partial_state)  # raises for the key that is not UTF-8

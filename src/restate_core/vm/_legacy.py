@@ -35,7 +35,7 @@ from datetime import timedelta
 from itertools import islice
 from typing import Any, ClassVar, Final
 
-from google.protobuf.message import DecodeError, Message
+from google.protobuf.message import Message
 
 from .._errors import INTERNAL, PROTOCOL_VIOLATION, SuspendedError, VMError
 from .._values import (
@@ -75,6 +75,7 @@ from ._args import (
 )
 from ._core import (
     ENDED,
+    PARSE_ERRORS,
     RELEASED_FRAME,
     SUSPENDED,
     WAITING_START,
@@ -263,7 +264,7 @@ def _result_suffix(frame: bytes, start: int) -> Value | None:
         failure = v2.Failure()
         try:
             failure.ParseFromString(frame[body:])
-        except DecodeError:
+        except PARSE_ERRORS:
             return None
         return failure_from(failure)
     return None
@@ -305,7 +306,7 @@ def _read_completion(result: Value, read_as: int) -> Value:
             message = v2.GetStateKeysEntryMessage.StateKeys()
             try:
                 message.ParseFromString(result.value)
-            except DecodeError as error:
+            except PARSE_ERRORS as error:
                 raise VMError(PROTOCOL_VIOLATION, f"Cannot decode state keys message: {error}") from None
             return _state_keys(list(message.keys))
     return result
