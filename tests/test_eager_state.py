@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from restate_core import VOID, CoreVM, StateKeys, Success
-from restate_core.protocol import Version, v2, v5
+from restate_core.protocol import Version, encode_frame, v2, v5
+from restate_core.protocol import _wire as wire
 from restate_core.protocol._start_view import START_VIEW_V2, START_VIEW_V5
 from restate_core.testing import await_result, encode_input
 from restate_core.vm._core import PARSE_ERRORS
@@ -145,3 +146,39 @@ def test_state_keys_merge_the_runtime_values_with_what_was_written(version: Vers
     assert await_result(vm, vm.sys_state_get_keys()) == StateKeys(["b", "c", "d"])
     assert await_result(vm, vm.sys_state_get("c")) == Success(b"new")
     assert await_result(vm, vm.sys_state_get("a")) == VOID
+
+
+def _field(tag: int, payload: bytes) -> bytes:
+    return bytes([tag]) + wire.varint(len(payload)) + payload
+
+
+# One StateEntry as any writer may put it on the wire: fields in either order, repeated (the last
+# one counts), missing, or next to fields the message does not declare.
+entry_parts = st.lists(
+    st.one_of(
+        st.builds(lambda key: _field(0x0A, key.encode()), st.text(max_size=8)),  # key
+        st.builds(lambda value: _field(0x12, value), st.binary(max_size=8)),  # value
+        st.builds(lambda other: _field(0x1A, other), st.binary(max_size=4)),  # field 3: not declared
+        st.builds(lambda number: b"\x20" + wire.varint(number), st.integers(0, 300)),  # field 4 varint: not declared
+    ),
+    max_size=5,
+)
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=str)
+@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(entries=st.lists(entry_parts, max_size=6))
+def test_state_entries_in_any_encoding_reach_the_eager_state(version: Version, entries: list[list[bytes]]) -> None:
+    # known_entries: 1, partial_state: false (omitted), then the entries. (upb drops an entry with
+    # fields StateEntry does not declare from the view's map: the VM must notice and read them all.)
+    body = b"\x18\x01" + b"".join(_field(0x22, b"".join(parts)) for parts in entries)
+    proto = v2 if version.is_legacy else v5
+    expected = {entry.key.decode(): entry.value for entry in proto.StartMessage.FromString(body).state_map}
+    entry = v2.InputEntryMessage() if version.is_legacy else v5.InputCommandMessage()
+    vm = CoreVM([("content-type", version.content_type)])
+    vm.notify_input(encode_frame(proto.MessageType.START, body) + encode_input(version, [entry]))
+    vm.notify_input_closed()
+    vm.sys_input()
+    assert await_result(vm, vm.sys_state_get_keys()) == StateKeys(sorted(expected))
+    for key, value in expected.items():
+        assert await_result(vm, vm.sys_state_get(key)) == Success(value)

@@ -23,6 +23,7 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from google.protobuf.message import DecodeError, Message
+from google.protobuf.unknown_fields import UnknownFieldSet
 
 from .._errors import INTERNAL, PROTOCOL_VIOLATION, UNSUPPORTED_MEDIA_TYPE, VMError
 from .._values import EntryRetryInfo, Failure, Header, Input, NonEmptyValue, ResponseHead, Target, Value
@@ -305,26 +306,34 @@ class CoreVM:
         many journal messages follow (``VMError`` with ``error_code`` if it is malformed).
 
         It is read as ``view_class`` (protocol/_start_view.py), whose eager state is a map to
-        look values up in; only if that fails, as the declared ``message_class``, which tells a
-        malformed message from a state key that is not UTF-8 (each its own error)."""
+        look values up in; only if that fails or drops a state entry, as the declared
+        ``message_class``, which tells a malformed message from a state key that is not UTF-8
+        (each its own error)."""
         # A large body (eager state) is parsed in place: copying it out would double its memory.
         body = frame[HEADER_SIZE:] if len(frame) < _PARSE_IN_PLACE else memoryview(frame)[HEADER_SIZE:]
+        # Without the byte that starts field 4 anywhere in the frame, the state map is empty.
+        has_state = _STATE_MAP_TAG in frame or _STATE_MAP_TAG_LONG in frame
         try:
             start: Any = view_class.FromString(body)
         except PARSE_ERRORS:
+            start = None
+        if start is not None and has_state and len(UnknownFieldSet(start)):
+            # upb keeps a state entry it cannot put in the map (one with fields StateEntry does not
+            # declare) as an unknown field instead: then only the declared message has every entry.
+            start = None
+        if start is None:
             try:
                 start = message_class.FromString(body)  # type: ignore[arg-type]  # (any buffer will do)
             except PARSE_ERRORS as error:
                 raise VMError(error_code, f"cannot decode protocol message {message_class.__name__}: {error}") from None
             self._start = start
-            self._eager.load(start.state_map, start.partial_state)  # raises for the key that is not UTF-8
+            self._eager.load(start.state_map, start.partial_state)  # raises for a key that is not UTF-8
         else:
             self._start = start
-            if _STATE_MAP_TAG in frame or _STATE_MAP_TAG_LONG in frame:  # (the header's bytes can only add false hits)
+            if has_state:
                 self._eager.use(start.state_map, start.partial_state)
             else:
-                # No byte of the body can start field 4: the map is empty (saves creating its container).
-                self._eager.partial = start.partial_state
+                self._eager.partial = start.partial_state  # (saves creating the map's container)
         self._known = known = start.known_entries
         if known == 0:
             raise VMError(INTERNAL, "Known entries is zero, expected >= 1")
