@@ -153,13 +153,15 @@ def _field(tag: int, payload: bytes) -> bytes:
 
 
 # One StateEntry as any writer may put it on the wire: fields in either order, repeated (the last
-# one counts), missing, or next to fields the message does not declare.
+# one counts), missing, with the wrong wire type, or next to fields the message does not declare.
 entry_parts = st.lists(
     st.one_of(
         st.builds(lambda key: _field(0x0A, key.encode()), st.text(max_size=8)),  # key
         st.builds(lambda value: _field(0x12, value), st.binary(max_size=8)),  # value
         st.builds(lambda other: _field(0x1A, other), st.binary(max_size=4)),  # field 3: not declared
         st.builds(lambda number: b"\x20" + wire.varint(number), st.integers(0, 300)),  # field 4 varint: not declared
+        st.builds(lambda number: b"\x08" + wire.varint(number), st.integers(0, 300)),  # key, but as a varint
+        st.builds(lambda number: b"\x10" + wire.varint(number), st.integers(0, 300)),  # value, but as a varint
     ),
     max_size=5,
 )
