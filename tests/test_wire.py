@@ -424,3 +424,22 @@ def test_content_start_at_an_offset(prefix: bytes, value: bytes, suffix: bytes) 
     if suffix:  # the field no longer ends where the data ends
         assert wire.content_start(prefix + field + suffix, 0x72, len(prefix)) == -1
     assert wire.content_start(prefix + field, 0x7A, len(prefix)) == -1
+
+
+@given(st.one_of(u64, st.integers(min_value=0x800000000, max_value=0x40000000000)))
+def test_v2_sleep_frame(wake_up_time: int) -> None:
+    body = v2.SleepEntryMessage(wake_up_time=wake_up_time).SerializeToString()
+    assert wire.v2_sleep_frame(wake_up_time) == encode_frame(v2.MessageType.SLEEP_ENTRY, body)
+
+
+# Six-byte varints reuse the encoding of their high bits from the previous call: runs of close
+# values (same high bits), far ones, and values on both sides of a 16,384 boundary.
+epoch_millis = st.integers(min_value=0x800000000, max_value=0x40000000000 - 1)
+
+
+@given(st.lists(st.one_of(epoch_millis, st.builds(lambda v, d: v - v % 16384 + d, epoch_millis, st.integers(-3, 3))),
+                min_size=1, max_size=20))  # fmt: skip
+def test_epoch_millisecond_varints_in_a_row(values: list[int]) -> None:
+    for value in values:
+        check_varint(value)
+        check_varint(value + 1)

@@ -33,6 +33,7 @@ __all__ = [
     "v2_run",
     "v2_run_frame",
     "v2_set_state",
+    "v2_sleep_frame",
     "v5_call",
     "v5_get_eager_state",
     "v5_get_lazy_state",
@@ -63,6 +64,7 @@ _V5_RUN: Final = 0x0411
 _V5_PROPOSE_RUN_COMPLETION: Final = 0x0005
 _V5_SLEEP: Final = 0x040C
 _V2_OUTPUT: Final = 0x0401
+_V2_SLEEP: Final = 0x0C00
 _V5_OUTPUT: Final = 0x0401
 
 _V2_GET_STATE_VALUE_HEADERS: Final = header_table(_V2_GET_STATE, _COMPLETED)
@@ -74,6 +76,8 @@ _V5_RUN_HEADERS: Final = header_table(_V5_RUN)
 _V5_PROPOSE_RUN_COMPLETION_HEADERS: Final = header_table(_V5_PROPOSE_RUN_COMPLETION)
 _V5_SLEEP_HEADERS: Final = header_table(_V5_SLEEP)
 _V2_OUTPUT_HEADERS: Final = header_table(_V2_OUTPUT)
+_V2_SLEEP_HEADERS: Final = header_table(_V2_SLEEP)
+_V2_SLEEP_FRAME_START: Final = _V2_SLEEP_HEADERS[7] + b"\x08"  # a six-byte wake-up time follows
 _V5_OUTPUT_HEADERS: Final = header_table(_V5_OUTPUT)
 
 
@@ -90,6 +94,22 @@ def frame(message_type: int, flags: int, body: bytes) -> bytes:
     return _pack_header(message_type, flags, len(body)) + body
 
 
+#: The last four bytes of the last six-byte varint written, and the value >> 14 they encode.
+_EPOCH_HIGH: tuple[int, bytes] = (-1, b"")
+
+
+def _epoch_millis(value: int) -> bytes:
+    # The varint of 0x800000000 <= value < 0x40000000000: milliseconds since the epoch, of which
+    # all but the last 14 bits change only every 16 seconds, so their four bytes are kept.
+    global _EPOCH_HIGH
+    high = value >> 14
+    known, encoded = _EPOCH_HIGH
+    if known != high:
+        encoded = bytes((high & 0x7F | 0x80, high >> 7 & 0x7F | 0x80, high >> 14 & 0x7F | 0x80, high >> 21))
+        _EPOCH_HIGH = (high, encoded)  # (one tuple: a reader never sees bytes of another value)
+    return bytes((value & 0x7F | 0x80, value >> 7 & 0x7F | 0x80)) + encoded
+
+
 def varint(value: int) -> bytes:
     """Unsigned LEB128 encoding of ``value`` (0 <= value < 2**64)."""
     if value < 128:
@@ -97,10 +117,7 @@ def varint(value: int) -> bytes:
     if value < 0x4000:  # two bytes: completion ids and lengths up to 16383
         return bytes((value & 0x7F | 0x80, value >> 7))
     if 0x800000000 <= value < 0x40000000000:  # six bytes: milliseconds since the epoch, for a long while
-        return bytes(
-            (value & 0x7F | 0x80, value >> 7 & 0x7F | 0x80, value >> 14 & 0x7F | 0x80,
-             value >> 21 & 0x7F | 0x80, value >> 28 & 0x7F | 0x80, value >> 35)
-        )  # fmt: skip
+        return _epoch_millis(value)
     out = bytearray()
     while value >= 128:
         out.append((value & 0x7F) | 0x80)
@@ -334,8 +351,19 @@ def v5_sleep(wake_up_time: int, completion_id: int) -> bytes:
 
 def v5_sleep_frame(wake_up_time: int, completion_id: int) -> bytes:
     """The whole frame (header included) of a ``SleepCommandMessage``."""
+    if 0x800000000 <= wake_up_time < 0x40000000000 and 0 < completion_id < 128:
+        # The usual: a wake-up time in epoch milliseconds (six bytes) and a one-byte id.
+        return b"".join((_V5_SLEEP_HEADERS[9], b"\x08", _epoch_millis(wake_up_time), b"\x58", _SMALL[completion_id]))
     body = uint_field(b"\x08", wake_up_time) + uint_field(b"\x58", completion_id)
     return _V5_SLEEP_HEADERS[len(body)] + body  # (at most 22 bytes)
+
+
+def v2_sleep_frame(wake_up_time: int) -> bytes:
+    """The whole frame (header included) of a ``SleepEntryMessage`` (``wake_up_time: 1``)."""
+    if 0x800000000 <= wake_up_time < 0x40000000000:
+        return _V2_SLEEP_FRAME_START + _epoch_millis(wake_up_time)
+    body = uint_field(b"\x08", wake_up_time)
+    return _V2_SLEEP_HEADERS[len(body)] + body  # (at most 11 bytes)
 
 
 def v5_call(

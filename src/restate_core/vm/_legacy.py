@@ -172,7 +172,6 @@ _AS_STATE_KEYS: Final = 1
 _NO_ENTRY_INDEX: Final = 0xFFFFFFFF
 _pack_header = HEADER.pack
 _END_FRAME: Final = encode_frame(END, b"")
-_SLEEP_HEADERS: Final = header_table(SLEEP)
 _CALL_HEADERS: Final = header_table(CALL)
 _EMPTY_INPUT_FRAME: Final = encode_frame(INPUT, b"")
 _INPUT_TYPE_HIGH: Final = INPUT >> 8
@@ -784,8 +783,7 @@ class LegacyVM(CoreVM):
             if duration.__class__ is not timedelta or duration < _ZERO:
                 check_duration(duration, "duration")
             wake_up_time = epoch_millis_after(self._clock, duration)
-            body = wire.uint_field(b"\x08", wake_up_time)  # (at most 11 bytes)
-            return self._completable(SLEEP, _SLEEP_HEADERS[len(body)] + body, _SLEEP, None)
+            return self._completable(SLEEP, wire.v2_sleep_frame(wake_up_time), _SLEEP, None)
         except VMError as error:
             raise self._fail(error) from None
 
