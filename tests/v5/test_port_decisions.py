@@ -711,3 +711,45 @@ def test_run_proposal_while_replaying() -> None:
         v5.ProposeRunCompletionMessage(result_completion_id=1, value=b"v"),
         suspended_waiting_completion(1),
     ]
+
+
+# A notification the runtime sends for the completion id of an eager state read (it should not:
+# the command carries its own result). The Rust core queues every notification and files it
+# only when an await gets to it, over whatever is filed under its id; this port does the same.
+
+
+def test_a_notification_ahead_of_an_eager_read_loses_to_an_await_on_that_read() -> None:
+    # The await asks for the read's own completion id, which is filed: nothing is taken from the queue.
+    def handler(vm: CoreVM) -> None:
+        vm.sys_input()
+        assert await_result(vm, vm.sys_state_get("a")) == VOID
+        vm.sys_end()
+
+    out = (
+        invocation()
+        .input(
+            start_message(1, partial_state=False),
+            input_command(),
+            notification(GET_LAZY_STATE_COMPLETION, completion_id=1, value=b"runtime"),
+        )
+        .run(handler)
+    )
+    assert out.messages == [v5.GetEagerStateCommandMessage(key=b"a", void=v5.Void()), end()]
+
+
+def test_a_notification_ahead_of_an_eager_read_wins_once_an_await_went_past_it() -> None:
+    # The sleep's await files the queued notifications up to the sleep's: the one for the read's
+    # completion id goes over the read's own result.
+    def handler(vm: CoreVM) -> None:
+        vm.sys_input()
+        read = vm.sys_state_get("a")
+        assert await_result(vm, vm.sys_sleep(timedelta(0))) == VOID
+        assert await_result(vm, read) == Success(b"runtime")
+        vm.sys_end()
+
+    invocation().input(
+        start_message(1, partial_state=False),
+        input_command(),
+        notification(GET_LAZY_STATE_COMPLETION, completion_id=1, value=b"runtime"),
+        notification(SLEEP_COMPLETION, completion_id=2, void=True),
+    ).run(handler)

@@ -445,21 +445,19 @@ class CurrentVM(CoreVM):
                 position += 1
                 if 0x80 <= head <= 0xFB:  # a notification: 0x8000-0xFBFF
                     body = frame[HEADER_SIZE:]
-                    if not self._queue:
-                        # The usual completion, replayed or live, with nothing queued before it:
-                        # straight to the ready map (_on_notification's fast path, inlined).
-                        fast = _completion_notification(body)
-                        if fast is not None and fast[0] not in self._ready:
-                            if state.__class__ is WaitingReplayEntries:
-                                self._ready[fast[0]] = fast[1]
-                                state.received += 1
-                                if state.received == self._known:
-                                    self._set_state(Replaying(state.commands))
-                                continue
-                            cls = state.__class__
-                            if cls is Replaying or (cls is Processing and fast[0] < self._next_completion_id):
-                                self._ready[fast[0]] = fast[1]
-                                continue
+                    # The usual completions, replayed or live: _on_notification's fast path, inlined.
+                    fast = _completion_notification(body)
+                    if fast is not None:
+                        if state.__class__ is WaitingReplayEntries:
+                            self._queue.append(fast)  # ahead of its command: queued (see _file)
+                            state.received += 1
+                            if state.received == self._known:
+                                self._set_state(Replaying(state.commands))
+                            continue
+                        cls = state.__class__
+                        if cls is Replaying or (cls is Processing and fast[0] < self._next_completion_id):
+                            self._file(fast)
+                            continue
                     self._on_notification(state, (head << 8) | frame[1], body)
                 else:
                     self._on_message(frame)
@@ -501,12 +499,7 @@ class CurrentVM(CoreVM):
         if fast is not None:
             if cls is Processing and fast[0] >= self._next_completion_id:
                 raise self._unknown_completion(message_type, fast[0])
-            queue = self._queue
-            if queue or fast[0] in self._ready:
-                queue.append(fast)
-            else:
-                # Nothing queued before it (see _resolve): it is as good as resolved already.
-                self._ready[fast[0]] = fast[1]
+            self._file(fast)
             if cls is WaitingReplayEntries:
                 state.received += 1  # type: ignore[attr-defined]
                 if state.received == self._known:  # type: ignore[attr-defined]
@@ -539,13 +532,27 @@ class CurrentVM(CoreVM):
             value = StateKeys([key_.decode("utf-8", "replace") for key_ in notification.state_keys.keys])
         else:
             raise VMError(PROTOCOL_VIOLATION, f"Notification of type 0x{message_type:04X} without a result")
-        queue = self._queue
-        if queue or key == CANCEL or key in self._ready:
-            queue.append((key, value))
+        if key == CANCEL:
+            self._queue.append((key, value))  # (always queued: _resolve stops there)
         else:
-            self._ready[key] = value
+            self._file((key, value))
         if cls is WaitingReplayEntries:
             self._count_replay_message(state)  # type: ignore[arg-type]
+
+    def _file(self, notification: tuple[NotificationKey, Value | str]) -> None:
+        """Queue an arrived notification, or put it in the ready map at once when that is the same.
+
+        The Rust core queues every notification and files it in its ready map only when an
+        await gets to it, over whatever is there. Filing at once is the same when nothing is
+        queued before it, nothing is filed under its key, and its command exists: an eager
+        command (state read) files its own result under its completion id when it is created,
+        and a notification the runtime sent ahead for that id (which it should not) would go
+        over it, or not, depending on when an await gets to it. Such notifications queue."""
+        key = notification[0]
+        if self._queue or key in self._ready or (key.__class__ is int and key >= self._next_completion_id):
+            self._queue.append(notification)
+        else:
+            self._ready[key] = notification[1]
 
     def _unknown_completion(self, message_type: int, completion_id: int) -> VMError:
         return VMError(
@@ -607,6 +614,8 @@ class CurrentVM(CoreVM):
         if key in ready:
             return ready.pop(key)
         queue = self._queue
+        if queue and queue[0][0] == key:  # (replaying, the usual: the next one queued)
+            return queue.popleft()[1]
         for position, (arrived, value) in enumerate(queue):
             if arrived == key:
                 del queue[position]
