@@ -52,34 +52,34 @@ __all__ = [
 _SMALL: Final = [bytes((n,)) for n in range(128)]
 _pack_header = struct.Struct(">HHI").pack
 
-# Message type codes of the frames built here (see v2.MessageType / v5.MessageType).
+# Message type codes of the frames built here (see v2.MessageType / v5.MessageType), and flags.
+_V2_OUTPUT: Final = 0x0401
 _V2_GET_STATE: Final = 0x0800
 _V2_SET_STATE: Final = 0x0801
+_V2_SLEEP: Final = 0x0C00
+_V2_RUN: Final = 0x0C05
+_V5_PROPOSE_RUN_COMPLETION: Final = 0x0005
+_V5_OUTPUT: Final = 0x0401
 _V5_SET_STATE: Final = 0x0403
 _V5_GET_EAGER_STATE: Final = 0x0407
+_V5_SLEEP: Final = 0x040C
+_V5_RUN: Final = 0x0411
 _COMPLETED: Final = 0x0001
 _REQUIRES_ACK: Final = 0x8000
-_V2_RUN: Final = 0x0C05
-_V5_RUN: Final = 0x0411
-_V5_PROPOSE_RUN_COMPLETION: Final = 0x0005
-_V5_SLEEP: Final = 0x040C
-_V2_OUTPUT: Final = 0x0401
-_V2_SLEEP: Final = 0x0C00
-_V5_OUTPUT: Final = 0x0401
 
+# The headers of those frames for bodies under SMALL_BODY bytes (see header_table).
+_V2_OUTPUT_HEADERS: Final = header_table(_V2_OUTPUT)
 _V2_GET_STATE_VALUE_HEADERS: Final = header_table(_V2_GET_STATE, _COMPLETED)
 _V2_SET_STATE_HEADERS: Final = header_table(_V2_SET_STATE)
-_V2_RUN_HEADERS: Final = header_table(_V2_RUN, _REQUIRES_ACK)
-_V5_GET_EAGER_STATE_HEADERS: Final = header_table(_V5_GET_EAGER_STATE)
-_V5_SET_STATE_HEADERS: Final = header_table(_V5_SET_STATE)
-_V5_RUN_HEADERS: Final = header_table(_V5_RUN)
-_V5_PROPOSE_RUN_COMPLETION_HEADERS: Final = header_table(_V5_PROPOSE_RUN_COMPLETION)
-_V5_SLEEP_HEADERS: Final = header_table(_V5_SLEEP)
-_V2_OUTPUT_HEADERS: Final = header_table(_V2_OUTPUT)
 _V2_SLEEP_HEADERS: Final = header_table(_V2_SLEEP)
 _V2_SLEEP_FRAME_START: Final = _V2_SLEEP_HEADERS[7] + b"\x08"  # a six-byte wake-up time follows
+_V2_RUN_HEADERS: Final = header_table(_V2_RUN, _REQUIRES_ACK)
+_V5_PROPOSE_RUN_COMPLETION_HEADERS: Final = header_table(_V5_PROPOSE_RUN_COMPLETION)
 _V5_OUTPUT_HEADERS: Final = header_table(_V5_OUTPUT)
-
+_V5_SET_STATE_HEADERS: Final = header_table(_V5_SET_STATE)
+_V5_GET_EAGER_STATE_HEADERS: Final = header_table(_V5_GET_EAGER_STATE)
+_V5_SLEEP_HEADERS: Final = header_table(_V5_SLEEP)
+_V5_RUN_HEADERS: Final = header_table(_V5_RUN)
 
 #: ``[n]``: a one-byte tag and the one-byte length ``n`` (n < 128) of a length-delimited field.
 _FIELD_1: Final = [b"\x0a" + size for size in _SMALL]  # field 1
