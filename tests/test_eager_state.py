@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from restate_core import VOID, CoreVM, StateKeys, Success
+from restate_core import VOID, CoreVM, StateKeys, Success, VMError
 from restate_core.protocol import Version, encode_frame, v2, v5
 from restate_core.protocol import _wire as wire
 from restate_core.protocol._start_view import START_VIEW_V2, START_VIEW_V5
@@ -184,3 +184,61 @@ def test_state_entries_in_any_encoding_reach_the_eager_state(version: Version, e
     assert await_result(vm, vm.sys_state_get_keys()) == StateKeys(sorted(expected))
     for key, value in expected.items():
         assert await_result(vm, vm.sys_state_get(key)) == Success(value)
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=str)
+@pytest.mark.parametrize("split", ["whole", "start alone", "1 KiB chunks", "cut in the start"])
+def test_a_large_start_message_read_in_its_chunk_or_copied_gives_the_same(version: Version, split: str) -> None:
+    # A StartMessage over 4 KiB at the start of a chunk is decoded where it lies (a memoryview
+    # into the chunk); otherwise from its own copy. Both must give the same invocation.
+    proto = v2 if version.is_legacy else v5
+    state = {f"key-{i:04d}": b"value-%d" % i for i in range(400)}
+    start = proto.StartMessage(
+        id=b"inv",
+        debug_id="inv",
+        known_entries=3,
+        partial_state=False,
+        state_map=[proto.StartMessage.StateEntry(key=k.encode(), value=v) for k, v in state.items()],
+    )
+    if version.is_legacy:
+        journal = [v2.InputEntryMessage(value=b"in"), v2.SetStateEntryMessage(key=b"key-0001", value=b"x")]
+        journal.append(v2.GetStateEntryMessage(key=b"key-0001", value=b"x"))
+    else:
+        journal = [v5.InputCommandMessage(value=v5.Value(content=b"in"))]
+        journal.append(v5.SetStateCommandMessage(key=b"key-0001", value=v5.Value(content=b"x")))
+        journal.append(v5.GetEagerStateCommandMessage(key=b"key-0001", value=v5.Value(content=b"x")))
+    head = encode_input(version, [start])
+    data = head + encode_input(version, journal)
+    assert len(head) > 4096
+    chunks = {
+        "whole": [data],
+        "start alone": [head, data[len(head) :]],
+        "1 KiB chunks": [data[i : i + 1024] for i in range(0, len(data), 1024)],
+        "cut in the start": [data[:100], data[100:]],
+    }[split]
+    vm = CoreVM([("content-type", version.content_type)])
+    for chunk in chunks:
+        vm.notify_input(chunk)
+    vm.notify_input_closed()
+    assert vm.sys_input().input == b"in"
+    vm.sys_state_set("key-0001", b"x")
+    assert await_result(vm, vm.sys_state_get("key-0001")) == Success(b"x")
+    assert await_result(vm, vm.sys_state_get("key-0399")) == Success(b"value-399")
+    assert await_result(vm, vm.sys_state_get_keys()) == StateKeys(sorted(state))
+    vm.sys_end()
+    assert vm.take_output() is not None
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=str)
+def test_a_large_malformed_start_message_fails_in_its_chunk_as_when_copied(version: Version) -> None:
+    # 5,000 bytes of a length-delimited field 4 (state map) that ends short: malformed.
+    body = b"\x22" + wire.varint(5000) + b"\x00" * 4000
+    errors = []
+    for chunks in ([encode_frame(0, body)], [encode_frame(0, body)[:10], encode_frame(0, body)[10:]]):
+        vm = CoreVM([("content-type", version.content_type)])
+        for chunk in chunks:
+            vm.notify_input(chunk)
+        with pytest.raises(VMError) as info:
+            vm.is_ready_to_execute()
+        errors.append((info.value.code, info.value.message))
+    assert errors[0] == errors[1]

@@ -14,6 +14,7 @@ import contextlib
 from collections.abc import Callable
 from datetime import timedelta
 
+import pytest
 from google.protobuf.message import Message
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -102,6 +103,28 @@ def test_decoder_is_independent_of_chunking(stream: tuple[Version, list[Message 
         got += split.feed(chunk)
     assert [((frame[0] << 8) | frame[1], frame[8:]) for frame in got] == [(raw.type, raw.body) for raw in expected]
     assert split.buffered() == 0
+
+
+@given(valid_streams(), st.lists(st.integers(0, 5000), max_size=30), st.binary(max_size=20))
+def test_decoder_fed_from_an_offset_ignores_the_bytes_before_it(
+    stream: tuple[Version, list[Message | Frame]], cuts: list[int], junk: bytes
+) -> None:
+    version, messages = stream
+    data = encode_input(version, messages)
+    plain, offset = Decoder(), Decoder()
+    expected: list[bytes] = []
+    got: list[bytes] = []
+    for chunk in _chunks(data, cuts):
+        expected += plain.feed(chunk)
+        got += offset.feed_from(junk + chunk, len(junk))
+    assert got == expected
+    assert offset.buffered() == plain.buffered() == 0
+
+
+def test_decoder_start_must_lie_within_the_chunk() -> None:  # (feed_from)
+    for start in (-1, 4):
+        with pytest.raises(ValueError):
+            Decoder().feed_from(b"abc", start)
 
 
 @given(valid_streams(), st.lists(st.integers(0, 5000), max_size=30))

@@ -122,6 +122,11 @@ class Decoder:
         # Bytes the pending message needs before anything can be returned (header, then whole frame).
         self._need = HEADER_SIZE
 
+    @property
+    def max_message_size(self) -> int:
+        """The longest body a frame may declare."""
+        return self._max
+
     def push(self, data: bytes | bytearray | memoryview) -> None:
         """Append a chunk of input."""
         buffer = self._buffer
@@ -181,6 +186,17 @@ class Decoder:
                 return [data]
         self._buffer = data
         self._offset = 0
+        return self.frames()
+
+    def feed_from(self, data: bytes, start: int) -> list[bytes]:
+        """``feed(data[start:])`` without copying ``data`` when nothing is pending: for a caller
+        that took what comes before ``start`` itself (``CoreVM`` with a large StartMessage)."""
+        if not 0 <= start <= len(data):
+            raise ValueError(f"start must be within the chunk (0..{len(data)}), got {start}")
+        if len(self._buffer) - self._offset or data.__class__ is not bytes:
+            return self.feed(data[start:])
+        self._buffer = data
+        self._offset = start
         return self.frames()
 
     def frames(self) -> list[bytes]:

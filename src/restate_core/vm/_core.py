@@ -16,6 +16,7 @@ misuse raises a ``VMError`` but changes nothing: the state, and what
 from __future__ import annotations
 
 import logging
+import struct
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -126,6 +127,7 @@ WAITING_START = WaitingStart()
 
 
 _first_byte = itemgetter(0)
+_unpack_length_from = struct.Struct(">I").unpack_from
 
 #: Stands in for a frame already handled and let go (a header of type 0: not a journal entry).
 RELEASED_FRAME: Final = bytes(HEADER_SIZE)
@@ -301,7 +303,7 @@ class CoreVM:
     def _error_frame(self, error: VMError, next_retry_delay: timedelta | None, related: Related) -> bytes:
         raise NotImplementedError
 
-    def _begin(self, view_class: Any, message_class: type[Message], frame: bytes, error_code: int) -> None:
+    def _begin(self, view_class: Any, message_class: type[Message], frame: bytes | memoryview, error_code: int) -> None:
         """Decode the StartMessage ``frame`` and set up what it carries: the eager state, and how
         many journal messages follow (``VMError`` with ``error_code`` if it is malformed).
 
@@ -311,8 +313,10 @@ class CoreVM:
         (each its own error)."""
         # A large body (eager state) is parsed in place: copying it out would double its memory.
         body = frame[HEADER_SIZE:] if len(frame) < _PARSE_IN_PLACE else memoryview(frame)[HEADER_SIZE:]
-        # Without the byte that starts field 4 anywhere in the frame, the state map is empty.
-        has_state = _STATE_MAP_TAG in frame or _STATE_MAP_TAG_LONG in frame
+        # Without the byte that starts field 4 anywhere in the frame, the state map is empty. (A
+        # large frame still in its chunk is not searched: it is a memoryview, and nearly always
+        # holds a state map anyway.)
+        has_state = frame.__class__ is memoryview or _STATE_MAP_TAG in frame or _STATE_MAP_TAG_LONG in frame
         try:
             start: Any = view_class.FromString(body)
         except PARSE_ERRORS:
@@ -365,6 +369,10 @@ class CoreVM:
         """Handle input messages, whole frames (header included), in order."""
         raise NotImplementedError
 
+    def _on_start(self, frame: bytes | memoryview) -> None:
+        """Handle the StartMessage ``frame`` (also a memoryview into the chunk it came in)."""
+        raise NotImplementedError
+
     def _on_input_closed(self) -> None:
         raise NotImplementedError
 
@@ -384,7 +392,11 @@ class CoreVM:
             return
         decoder = self._decoder
         try:
-            frames = decoder.feed(buffer)
+            if self._start is not None:
+                frames = decoder.feed(buffer)
+            else:  # (no StartMessage yet)
+                start = self._start_in_place(buffer)
+                frames = decoder.feed_from(buffer, start) if start else decoder.feed(buffer)  # type: ignore[arg-type]
             if frames:
                 self._on_frames(frames)
             if not decoder._need:
@@ -392,6 +404,27 @@ class CoreVM:
                 decoder.frames()
         except VMError as error:
             self._fail(error, related=False)
+
+    def _start_in_place(self, buffer: bytes | bytearray | memoryview) -> int:
+        """Where the decoder is to start in ``buffer``: after a large StartMessage (eager state) that
+        begins the chunk whole, which is decoded here, where it lies, never copied out; else 0."""
+        if (
+            self._state.__class__ is WaitingStart
+            and buffer.__class__ is bytes
+            and len(buffer) > _PARSE_IN_PLACE
+            and not buffer[0]
+            and not buffer[1]
+        ):
+            decoder = self._decoder
+            end: int = HEADER_SIZE + _unpack_length_from(buffer, 4)[0]
+            if (
+                _PARSE_IN_PLACE <= end <= len(buffer)
+                and end - HEADER_SIZE <= decoder.max_message_size
+                and not decoder.buffered()
+            ):
+                self._on_start(memoryview(buffer)[:end])
+                return end
+        return 0
 
     def notify_input_closed(self) -> None:
         """The request body ended. May suspend the invocation (see the contract)."""

@@ -466,6 +466,10 @@ class CurrentVM(CoreVM):
                         # the journal behind it is taken in.
                         frames[position - 1] = RELEASED_FRAME
 
+    def _on_start(self, frame: bytes | memoryview) -> None:
+        self._begin(START_VIEW_V5, v5.StartMessage, frame, PROTOCOL_VIOLATION)
+        self._set_state(WaitingReplayEntries())
+
     def _on_message(self, frame: bytes) -> None:
         """Any message but a command to replay or a notification (whole frame)."""
         message_type = (frame[0] << 8) | frame[1]
@@ -475,8 +479,7 @@ class CurrentVM(CoreVM):
         elif message_type == START:
             if state.__class__ is not WaitingStart:
                 raise VMError(PROTOCOL_VIOLATION, f"Unexpected StartMessage in state {type(state).name}")  # type: ignore[attr-defined]
-            self._begin(START_VIEW_V5, v5.StartMessage, frame, PROTOCOL_VIOLATION)
-            self._set_state(WaitingReplayEntries())
+            self._on_start(frame)
         elif message_type in (SUSPENSION, ERROR, END, PROPOSE_RUN_COMPLETION) or message_type >= 0xFC00:
             raise VMError(
                 PROTOCOL_VIOLATION, f"Expected incoming message to be an entry, got type 0x{message_type:04X}"

@@ -409,6 +409,10 @@ class LegacyVM(CoreVM):
                     # the journal behind it is taken in.
                     frames[position - 1] = RELEASED_FRAME
 
+    def _on_start(self, frame: bytes | memoryview) -> None:
+        self._begin(START_VIEW_V2, v2.StartMessage, frame, INTERNAL)
+        self._set_state(WaitingReplayEntries())
+
     def _on_message(self, frame: bytes) -> None:
         """Any message but a journal entry to replay (whole frame)."""
         message_type = (frame[0] << 8) | frame[1]
@@ -440,8 +444,7 @@ class LegacyVM(CoreVM):
         elif message_type == START:
             if state.__class__ is not WaitingStart:
                 raise VMError(PROTOCOL_VIOLATION, f"Unexpected StartMessage in state {type(state).name}")  # type: ignore[attr-defined]
-            self._begin(START_VIEW_V2, v2.StartMessage, frame, INTERNAL)
-            self._set_state(WaitingReplayEntries())
+            self._on_start(frame)
         elif message_type in _CONTROL_MESSAGES_WE_SEND:
             raise VMError(PROTOCOL_VIOLATION, "Expected input message to be entry")
         else:
