@@ -1227,7 +1227,8 @@ class CurrentVM(CoreVM):
             elif state.__class__ is not Ended and state.__class__ is not Suspended:
                 raise self._state_error("sys_end")
         except VMError as error:
-            raise self._fail(error) from None
+            # Ending creates no command: the error names none (as the Rust core's does not).
+            raise self._fail(error, related=False) from None
 
 
 register_model(CurrentVM, Version.V5, Version.V6)
