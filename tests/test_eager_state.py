@@ -20,15 +20,19 @@ from restate_core.vm._eager import UNKNOWN, EagerState
 VERSIONS = [Version.V1, Version.V2, Version.V5, Version.V6]
 
 
-def start_with_state(version: Version, state: dict[str, bytes], partial: bool) -> CoreVM:
+def start_message(version: Version, state: dict[str, bytes], partial: bool, known_entries: int = 1) -> Any:
     proto = v2 if version.is_legacy else v5
-    start = proto.StartMessage(
+    return proto.StartMessage(
         id=b"inv",
         debug_id="inv",
-        known_entries=1,
+        known_entries=known_entries,
         partial_state=partial,
         state_map=[proto.StartMessage.StateEntry(key=k.encode(), value=v) for k, v in state.items()],
     )
+
+
+def start_with_state(version: Version, state: dict[str, bytes], partial: bool) -> CoreVM:
+    start = start_message(version, state, partial)
     entry = v2.InputEntryMessage() if version.is_legacy else v5.InputCommandMessage()
     vm = CoreVM([("content-type", version.content_type)])
     vm.notify_input(encode_input(version, [start, entry]))
@@ -191,15 +195,8 @@ def test_state_entries_in_any_encoding_reach_the_eager_state(version: Version, e
 def test_a_large_start_message_read_in_its_chunk_or_copied_gives_the_same(version: Version, split: str) -> None:
     # A StartMessage over 4 KiB at the start of a chunk is decoded where it lies (a memoryview
     # into the chunk); otherwise from its own copy. Both must give the same invocation.
-    proto = v2 if version.is_legacy else v5
     state = {f"key-{i:04d}": b"value-%d" % i for i in range(400)}
-    start = proto.StartMessage(
-        id=b"inv",
-        debug_id="inv",
-        known_entries=3,
-        partial_state=False,
-        state_map=[proto.StartMessage.StateEntry(key=k.encode(), value=v) for k, v in state.items()],
-    )
+    start = start_message(version, state, partial=False, known_entries=3)
     if version.is_legacy:
         journal = [v2.InputEntryMessage(value=b"in"), v2.SetStateEntryMessage(key=b"key-0001", value=b"x")]
         journal.append(v2.GetStateEntryMessage(key=b"key-0001", value=b"x"))
