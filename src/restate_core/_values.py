@@ -73,10 +73,10 @@ class StateKeys:
         return hash(tuple(self.keys))
 
 
-# The value objects built most often (by SDKs for every run result, output and call, by the VM
-# for every value it hands out) set their fields through the slot descriptors,
-# which bypass the frozen dataclass __setattr__ that makes the generated __init__ slow. Their
-# own __init__ does so (for Success, Failure and Target), and so do the internal builders below.
+# Slot setters. The generated __init__ of a frozen dataclass sets each field through
+# object.__setattr__, which is slow; the value objects built most often set their slots through
+# these instead: Success, Failure and Target in their own __init__ (SDKs build them for every run
+# result, output and call), and the VM's internal builders below.
 _object_new = object.__new__
 _set_success_value = Success.__dict__["value"].__set__
 _set_failure_code = Failure.__dict__["code"].__set__

@@ -188,7 +188,7 @@ class Decoder:
         self._offset = 0
         return self.frames()
 
-    def feed_from(self, data: bytes, start: int) -> list[bytes]:
+    def feed_from(self, data: bytes | bytearray | memoryview, start: int) -> list[bytes]:
         """``feed(data[start:])`` without copying ``data`` when nothing is pending: for a caller
         that took what comes before ``start`` itself (``CoreVM`` with a large StartMessage)."""
         if not 0 <= start <= len(data):

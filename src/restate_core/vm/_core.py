@@ -396,7 +396,7 @@ class CoreVM:
                 frames = decoder.feed(buffer)
             else:  # (no StartMessage yet)
                 start = self._start_in_place(buffer)
-                frames = decoder.feed_from(buffer, start) if start else decoder.feed(buffer)  # type: ignore[arg-type]
+                frames = decoder.feed_from(buffer, start) if start else decoder.feed(buffer)
             if frames:
                 self._on_frames(frames)
             if not decoder._need:

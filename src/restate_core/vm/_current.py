@@ -1138,8 +1138,7 @@ class CurrentVM(CoreVM):
             fresh = state.__class__ is Processing and completion_id not in self._ready and not self._queue
             self._command(RUN, frame, name, "sys_run_enter")
             if not fresh:
-                ready = self._ready
-                value = ready.pop(completion_id) if completion_id in ready else self._take_arrived(completion_id)
+                value = self._take_arrived(completion_id)
                 if value is not None:
                     # The runtime stored this run's result already: replay it, do not execute.
                     if value.__class__ is not Success and value.__class__ is not Failure:
