@@ -192,6 +192,37 @@ def test_replay_while_cancelling_mismatch() -> None:
     assert out.messages == [error_from(error, related=(2, "", 0x0410))]
 
 
+@pytest.mark.parametrize(
+    ("result", "described"),
+    [({"value": b"v"}, "a value"), ({"void": True}, "no value (void)"), ({"failure": (500, "no")}, "a failure")],
+)
+def test_cancel_with_a_call_whose_invocation_id_is_not_one(result: dict[str, object], described: str) -> None:
+    # Not upstream (the Rust core panics): the runtime completed the call's invocation-id
+    # completion with something else, so the cancellation cannot be forwarded to it.
+    def handler(vm: CoreVM) -> None:
+        vm.sys_input()
+        handle = vm.sys_call(MY_SVC, b"")
+        await_result(vm, handle)
+
+    inv = invocation().input(
+        start_message(1),
+        input_command(b"my-data"),
+        notification(0x800E, completion_id=1, **result),  # type: ignore[arg-type]
+        cancel_signal_notification(),
+    )
+    with pytest.raises(VMError) as info:
+        inv.run(handler)
+    error = info.value
+    assert error.code == 571
+    assert error.message == (
+        "Cannot forward the cancellation: the notification for completion id 1 should carry the "
+        f"invocation id of a call, it carries {described}"
+    )
+    out = inv.collect()
+    assert out.eof
+    assert out.messages == [call_command(), error_from(error, related=(1, "", 0x040D))]
+
+
 def test_cancel_while_awaiting_a_sleep_without_calls() -> None:
     # Not upstream: with no call to forward it to, the cancellation only resolves the await.
     def handler(vm: CoreVM) -> None:

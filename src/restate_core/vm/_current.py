@@ -295,6 +295,17 @@ def _completion_notification(body: bytes) -> tuple[int, Value | str] | None:
     return None
 
 
+def _describe_result(value: object) -> str:
+    """A notification's result, named for an error message."""
+    if value is VOID:
+        return "no value (void)"
+    if value.__class__ is Success:
+        return "a value"
+    if value.__class__ is Failure:
+        return "a failure"
+    return f"a {type(value).__name__}"
+
+
 def _set_value(message: Message, value: Success | Failure, value_field: str, failure_field: str) -> None:
     if value.__class__ is Success:
         getattr(message, value_field).content = as_bytes(value.value, "Success.value")
@@ -852,7 +863,14 @@ class CurrentVM(CoreVM):
         """Forward the cancellation to every call made, then report it (once)."""
         for call in self._calls:
             target = self._ready[call]
-            command = v5.SendSignalCommandMessage(target_invocation_id=target, idx=v5.CANCEL_SIGNAL_ID)  # type: ignore[arg-type]
+            if target.__class__ is not str:
+                # (The Rust core panics here.)
+                raise VMError(
+                    PROTOCOL_VIOLATION,
+                    f"Cannot forward the cancellation: the notification for completion id {call} should "
+                    f"carry the invocation id of a call, it carries {_describe_result(target)}",
+                )
+            command = v5.SendSignalCommandMessage(target_invocation_id=target, idx=v5.CANCEL_SIGNAL_ID)
             command.void.SetInParent()
             self._command(SEND_SIGNAL, encode_frame(SEND_SIGNAL, command.SerializeToString()), "", "cancel")
         self._calls.clear()
