@@ -8,7 +8,7 @@ equal ``encode_frame`` of it with the type and flags the protocol assigns.
 
 from __future__ import annotations
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from restate_core.protocol import COMPLETED, REQUIRES_ACK, MessageHeader, encode_frame, v2, v5
@@ -260,8 +260,14 @@ def test_v2_completion_reader(index: int, result: tuple[str, object]) -> None:
     assert _completion(message.SerializeToString()) == (index, expected)
 
 
-@given(u32, st.one_of(st.just(None), data))
-def test_v5_completion_notification_reader(completion_id: int, content: bytes | None) -> None:
+# What lies around a notification's body in its chunk: the rest of the chunk.
+around = st.binary(max_size=12)
+
+
+@given(u32, st.one_of(st.just(None), data), around, around)
+def test_v5_completion_notification_reader(
+    completion_id: int, content: bytes | None, before: bytes, after: bytes
+) -> None:
     from restate_core import VOID, Success
     from restate_core.vm._current import _completion_notification
 
@@ -272,31 +278,47 @@ def test_v5_completion_notification_reader(completion_id: int, content: bytes | 
     else:
         message.value.content = content
         expected = Success(content)
-    # Every shape the runtime writes is read without protobuf, and read right.
-    assert _completion_notification(message.SerializeToString()) == (completion_id, expected)
+    # Every shape the runtime writes is read without protobuf, and read right, wherever it lies.
+    body = message.SerializeToString()
+    chunk = before + body + after
+    assert _completion_notification(chunk, len(before), len(before) + len(body)) == (completion_id, expected)
 
 
-@given(u32, text)
-def test_v5_invocation_id_notification_reader(completion_id: int, invocation_id: str) -> None:
+@given(u32, text, around, around)
+def test_v5_invocation_id_notification_reader(
+    completion_id: int, invocation_id: str, before: bytes, after: bytes
+) -> None:
     from restate_core.vm._current import _completion_notification
 
     body = v5.NotificationTemplate(completion_id=completion_id, invocation_id=invocation_id).SerializeToString()
-    assert _completion_notification(body) == (completion_id, invocation_id)
+    chunk = before + body + after
+    assert _completion_notification(chunk, len(before), len(before) + len(body)) == (completion_id, invocation_id)
 
 
 @given(
     st.one_of(
         st.binary(max_size=40),
         st.builds(lambda head, rest: b"\x08" + head + rest, st.binary(max_size=6), st.binary(max_size=300)),
-    )
+    ),
+    around,
+    around,
 )
-def test_fast_readers_never_accept_garbage_protobuf_would_read_differently(body: bytes) -> None:
+# A length that runs past the body's end, then one more byte that continues it to the chunk's end.
+@example(b"\x08\x01\x2a\x80", b"", b"\x80")
+@example(b"\x08\x01\x2a\x06\x0a\x80", b"", b"\x80")
+@example(b"\x08\x01\x82\x01\x80", b"", b"\x80")
+def test_fast_readers_never_accept_garbage_protobuf_would_read_differently(
+    body: bytes, before: bytes, after: bytes
+) -> None:
     from google.protobuf.message import DecodeError
 
     from restate_core import VOID, Success
     from restate_core.vm._current import _completion_notification
 
-    read = _completion_notification(body)
+    read = _completion_notification(body, 0, len(body))
+    # Inside a chunk, the bytes around the body change nothing (a varint that runs past the
+    # body's end must not read on into them).
+    assert _completion_notification(before + body + after, len(before), len(before) + len(body)) == read
     if read is None:
         return
     message = v5.NotificationTemplate()

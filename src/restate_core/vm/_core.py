@@ -393,6 +393,13 @@ class CoreVM:
         decoder = self._decoder
         try:
             if self._start is not None:
+                if decoder._offset == len(decoder._buffer) and buffer.__class__ is bytes:
+                    # Nothing pending: the model may take the usual messages where they lie.
+                    taken = self._read_in_place(buffer)
+                    if taken:
+                        if taken == len(buffer):
+                            return
+                        buffer = buffer[taken:]
                 frames = decoder.feed(buffer)
             else:  # (no StartMessage yet)
                 start = self._start_in_place(buffer)
@@ -404,6 +411,12 @@ class CoreVM:
                 decoder.frames()
         except VMError as error:
             self._fail(error, related=False)
+
+    def _read_in_place(self, buffer: bytes) -> int:
+        """Take the whole messages at the start of ``buffer`` (a chunk that begins with a frame) that
+        the model reads without cutting the chunk into frames: the usual completions while the
+        handler runs. Returns how many bytes were taken (the decoder gets the rest)."""
+        return 0
 
     def _start_in_place(self, buffer: bytes | bytearray | memoryview) -> int:
         """Where the decoder is to start in ``buffer``: after a large StartMessage (eager state) that

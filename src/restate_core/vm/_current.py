@@ -93,6 +93,7 @@ from ._core import (
     Related,
     Suspended,
     WaitingStart,
+    _unpack_length_from,
     decode_body,
     failure_from,
     first_bytes,
@@ -247,49 +248,55 @@ def _decode(cls: type[Message], body: bytes) -> Message:
     return decode_body(cls, body, PROTOCOL_VIOLATION)  # V5+: a protocol violation
 
 
-def _completion_notification(body: bytes) -> tuple[int, Value | str] | None:
-    """The usual completion notifications, read without protobuf: ``(completion id, result)``.
+def _completion_notification(data: bytes, start: int, end: int) -> tuple[int, Value | str] | None:
+    """The usual completion notifications, read without protobuf from the body ``data[start:end]``
+    (which may lie inside a larger chunk): ``(completion id, result)``.
 
     ``{completion_id: 1, void: 4 | value: 5 (Value{content: 1}) | invocation_id: 16}``;
-    ``None`` for anything else (the caller decodes it).
+    ``None`` for anything else (the caller decodes it). Nothing past ``end`` is taken in: a
+    varint that runs over it makes the shape unusual.
     """
-    size = len(body)
-    if size < 4 or body[0] != 0x08:
+    if end - start < 4 or data[start] != 0x08:
         return None
-    completion_id = body[1]
-    position = 2
+    completion_id = data[start + 1]
+    position = start + 2
     if completion_id >= 0x80:
-        if body[2] < 0x80:  # two bytes: ids up to 16383
-            completion_id = (completion_id & 0x7F) | (body[2] << 7)
-            position = 3
+        if data[position] < 0x80:  # two bytes: ids up to 16383
+            completion_id = (completion_id & 0x7F) | (data[position] << 7)
+            position += 1
         else:
-            completion_id, position = read_varint(body, 1)
-        if not 0 <= completion_id <= 0xFFFFFFFF or position + 2 > size:
+            completion_id, position = read_varint(data, start + 1)
+        if not 0 <= completion_id <= 0xFFFFFFFF or position + 2 > end:
             return None
-    tag = body[position]
+    tag = data[position]
     if tag == 0x22:  # 4: void
-        if size == position + 2 and body[position + 1] == 0:
+        if end == position + 2 and data[position + 1] == 0:
             return completion_id, VOID
     elif tag == 0x2A:  # 5: value, a Value message
-        length = body[position + 1]
-        start = position + 2
+        length = data[position + 1]
+        if 2 <= length < 0x80 and position + 2 + length == end and data[position + 2] == 0x0A:
+            # The usual: Value{content} with one-byte lengths.
+            if data[position + 3] == length - 2:
+                return completion_id, new_success(data[position + 4 : end])
+            return None
+        body = position + 2
         if length >= 0x80:
-            length, start = read_varint(body, position + 1)
-        if start + length == size:
+            length, body = read_varint(data, position + 1)
+        if body + length == end and length >= 0:
             if length == 0:
                 return completion_id, new_success(b"")
-            if body[start] == 0x0A:  # Value{content: 1}
-                length = body[start + 1] if start + 1 < size else 0x80
-                start += 2
+            if data[body] == 0x0A and body + 1 < end:  # Value{content: 1}
+                length = data[body + 1]
+                body += 2
                 if length >= 0x80:
-                    length, start = read_varint(body, start - 1)
-                if start + length == size:
-                    return completion_id, new_success(body[start:])
-    elif tag == 0x82 and body[position + 1] == 0x01:  # 16: invocation_id (a two-byte tag)
-        length, start = read_varint(body, position + 2)
-        if start + length == size:
+                    length, body = read_varint(data, body - 1)
+                if body + length == end and length >= 0:
+                    return completion_id, new_success(data[body:end])
+    elif tag == 0x82 and data[position + 1] == 0x01:  # 16: invocation_id (a two-byte tag)
+        length, body = read_varint(data, position + 2)
+        if body + length == end and length >= 0:
             try:
-                return completion_id, body[start:].decode()
+                return completion_id, data[body:end].decode()
             except UnicodeDecodeError:
                 return None
     return None
@@ -426,6 +433,27 @@ class CurrentVM(CoreVM):
 
     # ---- input ----
 
+    def _read_in_place(self, buffer: bytes) -> int:
+        # Completion notifications, read where they lie in the chunk (the usual input while the
+        # handler runs or replays), up to the first frame that is anything else.
+        state = self._state
+        if state.__class__ is not Processing and state.__class__ is not Replaying:
+            return 0
+        size = len(buffer)
+        limit = self._decoder._max
+        offset = 0
+        while offset + HEADER_SIZE <= size and 0x80 <= buffer[offset] <= 0xFB:
+            length = _unpack_length_from(buffer, offset + 4)[0]
+            end = offset + HEADER_SIZE + length
+            if end > size or length > limit:
+                break
+            fast = _completion_notification(buffer, offset + HEADER_SIZE, end)
+            if fast is None or (state.__class__ is Processing and fast[0] >= self._next_completion_id):
+                break
+            self._file(fast)
+            offset = end
+        return offset
+
     def _on_frames(self, frames: list[bytes]) -> None:
         position = 0
         count = len(frames)
@@ -455,9 +483,8 @@ class CurrentVM(CoreVM):
             else:
                 position += 1
                 if 0x80 <= head <= 0xFB:  # a notification: 0x8000-0xFBFF
-                    body = frame[HEADER_SIZE:]
                     # The usual completions, replayed or live: _on_notification's fast path, inlined.
-                    fast = _completion_notification(body)
+                    fast = _completion_notification(frame, HEADER_SIZE, len(frame))
                     if fast is not None:
                         if state.__class__ is WaitingReplayEntries:
                             self._queue.append(fast)  # ahead of its command: queued (see _file)
@@ -469,7 +496,7 @@ class CurrentVM(CoreVM):
                         if cls is Replaying or (cls is Processing and fast[0] < self._next_completion_id):
                             self._file(fast)
                             continue
-                    self._on_notification(state, (head << 8) | frame[1], body)
+                    self._on_notification(state, (head << 8) | frame[1], frame[HEADER_SIZE:])
                 else:
                     self._on_message(frame)
                     if state.__class__ is WaitingStart:
@@ -509,7 +536,7 @@ class CurrentVM(CoreVM):
             return
         if cls is WaitingStart:
             raise unexpected_state(state, f"notification 0x{message_type:04X}")
-        fast = _completion_notification(body)
+        fast = _completion_notification(body, 0, len(body))
         if fast is not None:
             if cls is Processing and fast[0] >= self._next_completion_id:
                 raise self._unknown_completion(message_type, fast[0])

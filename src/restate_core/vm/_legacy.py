@@ -85,6 +85,7 @@ from ._core import (
     Related,
     Suspended,
     WaitingStart,
+    _unpack_length_from,
     decode_body,
     failure_from,
     first_bytes,
@@ -366,6 +367,31 @@ class LegacyVM(CoreVM):
         return unexpected_state(state, event)
 
     # ---- input ----
+
+    def _read_in_place(self, buffer: bytes) -> int:
+        # Completions and acks, read where they lie in the chunk (the usual input while the
+        # handler runs or replays), up to the first frame that is anything else.
+        size = len(buffer)
+        limit = self._decoder._max
+        offset = 0
+        while (
+            offset + HEADER_SIZE <= size
+            and not buffer[offset]
+            and (self._state.__class__ is Processing or self._state.__class__ is Replaying)
+        ):
+            kind = buffer[offset + 1]
+            length = _unpack_length_from(buffer, offset + 4)[0]
+            end = offset + HEADER_SIZE + length
+            if end > size or length > limit:
+                break
+            if kind == COMPLETION:
+                self._on_completion(*_completion(buffer[offset + HEADER_SIZE : end]))
+            elif kind == ENTRY_ACK and length == 2 and buffer[end - 2] == 0x08 and buffer[end - 1] < 0x80:
+                self._notify_ack(buffer[end - 1])
+            else:
+                break
+            offset = end
+        return offset
 
     def _on_frames(self, frames: list[bytes]) -> None:
         position = 0
