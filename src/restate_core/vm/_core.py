@@ -402,7 +402,9 @@ class CoreVM:
                         buffer = buffer[taken:]
                 frames = decoder.feed(buffer)
             else:  # (no StartMessage yet)
-                start = self._start_in_place(buffer)
+                start = self._start_in_place(buffer) if buffer else 0
+                if start == len(buffer):
+                    return
                 frames = decoder.feed_from(buffer, start) if start else decoder.feed(buffer)
             if frames:
                 self._on_frames(frames)
@@ -419,25 +421,52 @@ class CoreVM:
         return 0
 
     def _start_in_place(self, buffer: bytes | bytearray | memoryview) -> int:
-        """Where the decoder is to start in ``buffer``: after a large StartMessage (eager state) that
-        begins the chunk whole, which is decoded here, where it lies, never copied out; else 0."""
+        """Where the decoder is to start in ``buffer``: after the StartMessage that begins the chunk
+        whole, which is decoded here; else 0. A large one (eager state) is decoded where it lies,
+        never copied out."""
         if (
             self._state.__class__ is WaitingStart
             and buffer.__class__ is bytes
-            and len(buffer) > _PARSE_IN_PLACE
+            and len(buffer) >= HEADER_SIZE
             and not buffer[0]
             and not buffer[1]
         ):
             decoder = self._decoder
-            end: int = HEADER_SIZE + _unpack_length_from(buffer, 4)[0]
-            if (
-                _PARSE_IN_PLACE <= end <= len(buffer)
-                and end - HEADER_SIZE <= decoder.max_message_size
-                and not decoder.buffered()
-            ):
-                self._on_start(memoryview(buffer)[:end])
-                return end
+            size = len(buffer)
+            if not decoder.buffered():
+                end: int = HEADER_SIZE + _unpack_length_from(buffer, 4)[0]
+                if end <= size and end - HEADER_SIZE <= decoder.max_message_size:
+                    if end == size:
+                        self._on_start(buffer)
+                        return end
+                    self._on_start(buffer[:end] if end < _PARSE_IN_PLACE else memoryview(buffer)[:end])
+                    return self._journal_in_place(buffer, end)
         return 0
+
+    def _journal_in_place(self, buffer: bytes, offset: int) -> int:
+        """Take the journal messages to replay that follow the StartMessage in its chunk, from
+        ``offset`` (the usual request holds its whole journal in one chunk), up to the first that
+        the model does not take this way. Returns where the decoder is to go on."""
+        return offset
+
+    def _take_frames(
+        self, buffer: bytes, offset: int, heads: bytes, wanted: int, append: Callable[[bytes], object]
+    ) -> tuple[int, int]:
+        """Slice up to ``wanted`` whole frames from ``buffer`` at ``offset`` and ``append`` each, while
+        ``heads[first header byte]`` is set; stops at anything else, a frame the chunk does not hold
+        whole, or one over the size limit (the decoder reports it). Returns (offset, frames taken)."""
+        size = len(buffer)
+        limit = self._decoder._max
+        taken = 0
+        while taken < wanted and offset + HEADER_SIZE <= size and heads[buffer[offset]]:
+            length = _unpack_length_from(buffer, offset + 4)[0]
+            end = offset + HEADER_SIZE + length
+            if end > size or length > limit:
+                break
+            append(buffer[offset:end])
+            taken += 1
+            offset = end
+        return offset, taken
 
     def notify_input_closed(self) -> None:
         """The request body ended. May suspend the invocation (see the contract)."""

@@ -236,6 +236,10 @@ def _command_text(ty: int) -> str:
     return f"'{name}' ({v5.MESSAGE_CLASSES[ty].__name__}, type 0x{ty:04X})"
 
 
+#: By the first byte of a frame's header: 1 for a command (types 0x0400-0x7FFF).
+_COMMAND_HEADS: Final = bytes(0x04 <= head <= 0x7F for head in range(256))
+
+
 def _frame_type(frame: bytes) -> int:
     return (frame[0] << 8) | frame[1]
 
@@ -507,6 +511,17 @@ class CurrentVM(CoreVM):
     def _on_start(self, frame: bytes | memoryview) -> None:
         self._begin(START_VIEW_V5, v5.StartMessage, frame, PROTOCOL_VIOLATION)
         self._set_state(WaitingReplayEntries())
+
+    def _journal_in_place(self, buffer: bytes, offset: int) -> int:
+        # Whole commands, sliced straight from the chunk; a notification (or anything else) and
+        # what follows it go through the decoder.
+        state = self._state
+        commands = state.commands  # type: ignore[attr-defined]
+        offset, taken = self._take_frames(buffer, offset, _COMMAND_HEADS, self._known, commands.append)
+        state.received = taken  # type: ignore[attr-defined]
+        if taken == self._known:
+            self._set_state(Replaying(commands))
+        return offset
 
     def _on_message(self, frame: bytes) -> None:
         """Any message but a command to replay or a notification (whole frame)."""

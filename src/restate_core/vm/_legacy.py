@@ -189,6 +189,8 @@ _CALL: Final = "sys_call"
 _ZERO: Final = timedelta(0)
 # The first header byte of a message that is not a journal entry.
 _NOT_AN_ENTRY: Final = re.compile(rb"[\x00-\x03]")
+#: By the first byte of a frame's header: 1 for a journal entry (types 0x0400-0xFFFF, custom ones too).
+_ENTRY_HEADS: Final = bytes(head >= 0x04 for head in range(256))
 _RUN_HIGH: Final = RUN >> 8
 _RUN_LOW: Final = RUN & 0xFF
 
@@ -438,6 +440,15 @@ class LegacyVM(CoreVM):
     def _on_start(self, frame: bytes | memoryview) -> None:
         self._begin(START_VIEW_V2, v2.StartMessage, frame, INTERNAL)
         self._set_state(WaitingReplayEntries())
+
+    def _journal_in_place(self, buffer: bytes, offset: int) -> int:
+        # Whole journal entries, sliced straight from the chunk; anything else and what follows
+        # it go through the decoder.
+        entries = self._state.entries  # type: ignore[attr-defined]
+        offset, taken = self._take_frames(buffer, offset, _ENTRY_HEADS, self._known, entries.append)
+        if taken == self._known:
+            self._set_state(Replaying(entries))
+        return offset
 
     def _on_message(self, frame: bytes) -> None:
         """Any message but a journal entry to replay (whole frame)."""
