@@ -8,6 +8,7 @@ equal ``encode_frame`` of it with the type and flags the protocol assigns.
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -465,3 +466,13 @@ def test_epoch_millisecond_varints_in_a_row(values: list[int]) -> None:
     for value in values:
         check_varint(value)
         check_varint(value + 1)
+
+
+# The one-join paths of the run builders end where an id or a length needs a second byte.
+@pytest.mark.parametrize("completion_id", [1, 127, 128, 300])
+@pytest.mark.parametrize("size", [0, 1, 127, 128])
+def test_run_frames_at_the_one_byte_edges(completion_id: int, size: int) -> None:
+    name = "n" * size
+    body = v5.RunCommandMessage(result_completion_id=completion_id, name=name).SerializeToString()
+    assert wire.v5_run_frame(completion_id, name) == encode_frame(v5.MessageType.RUN_COMMAND, body)
+    check_v5_propose_run_frame(completion_id, b"v" * size)

@@ -79,6 +79,7 @@ _V5_OUTPUT_HEADERS: Final = header_table(_V5_OUTPUT)
 _V5_SET_STATE_HEADERS: Final = header_table(_V5_SET_STATE)
 _V5_GET_EAGER_STATE_HEADERS: Final = header_table(_V5_GET_EAGER_STATE)
 _V5_SLEEP_HEADERS: Final = header_table(_V5_SLEEP)
+_V5_SLEEP_FRAME_START: Final = _V5_SLEEP_HEADERS[9] + b"\x08"  # a six-byte wake-up time and a one-byte id follow
 _V5_RUN_HEADERS: Final = header_table(_V5_RUN)
 
 #: ``[n]``: a one-byte tag and the one-byte length ``n`` (n < 128) of a length-delimited field.
@@ -87,6 +88,9 @@ _FIELD_2: Final = [b"\x12" + size for size in _SMALL]  # field 2
 _FIELD_3: Final = [b"\x1a" + size for size in _SMALL]  # field 3
 _FIELD_12: Final = [b"\x62" + size for size in _SMALL]  # field 12
 _FIELD_14: Final = [b"\x72" + size for size in _SMALL]  # field 14
+#: ``[n]``: a varint field of value ``n`` (n < 128).
+_FIELD_1_VARINT: Final = [b"\x08" + value for value in _SMALL]  # field 1
+_FIELD_11_VARINT: Final = [b"\x58" + value for value in _SMALL]  # field 11
 
 
 def frame(message_type: int, flags: int, body: bytes) -> bytes:
@@ -96,18 +100,27 @@ def frame(message_type: int, flags: int, body: bytes) -> bytes:
 
 #: The last four bytes of the last six-byte varint written, and the value >> 14 they encode.
 _EPOCH_HIGH: tuple[int, bytes] = (-1, b"")
+#: ``[n]``: the varint byte of the seven bits ``n`` with more bytes to follow.
+_MORE: Final = [bytes((n | 0x80,)) for n in range(128)]
+
+
+def _epoch_high(high: int) -> bytes:
+    """The last four bytes of a six-byte varint whose value >> 14 is ``high``, kept for the next call."""
+    global _EPOCH_HIGH
+    known, encoded = _EPOCH_HIGH
+    if known != high:
+        encoded = bytes((high & 0x7F | 0x80, high >> 7 & 0x7F | 0x80, high >> 14 & 0x7F | 0x80, high >> 21))
+        _EPOCH_HIGH = (high, encoded)  # (one tuple: a reader never sees bytes of another value)
+    return encoded
 
 
 def _epoch_millis(value: int) -> bytes:
     # The varint of 0x800000000 <= value < 0x40000000000: milliseconds since the epoch, of which
     # all but the last 14 bits change only every 16 seconds, so their four bytes are kept.
-    global _EPOCH_HIGH
-    high = value >> 14
     known, encoded = _EPOCH_HIGH
-    if known != high:
-        encoded = bytes((high & 0x7F | 0x80, high >> 7 & 0x7F | 0x80, high >> 14 & 0x7F | 0x80, high >> 21))
-        _EPOCH_HIGH = (high, encoded)  # (one tuple: a reader never sees bytes of another value)
-    return bytes((value & 0x7F | 0x80, value >> 7 & 0x7F | 0x80)) + encoded
+    if known != value >> 14:
+        encoded = _epoch_high(value >> 14)
+    return b"".join((_MORE[value & 0x7F], _MORE[value >> 7 & 0x7F], encoded))
 
 
 def varint(value: int) -> bytes:
@@ -311,6 +324,9 @@ def v5_run(completion_id: int, name: str) -> bytes:
 def v5_run_frame(completion_id: int, name: str) -> bytes:
     """The whole frame (header included) of a ``RunCommandMessage``."""
     name_bytes = name.encode()
+    size = len(name_bytes)
+    if 0 < completion_id < 128 and 0 < size < 128:  # the usual: one-byte id and name length
+        return b"".join((_V5_RUN_HEADERS[size + 4], _FIELD_11_VARINT[completion_id], _FIELD_12[size], name_bytes))
     if completion_id > 0:
         id_bytes = _SMALL[completion_id] if completion_id < 128 else varint(completion_id)
         if not name_bytes:
@@ -324,9 +340,13 @@ def v5_run_frame(completion_id: int, name: str) -> bytes:
 
 def v5_propose_run_frame(completion_id: int, value: bytes) -> bytes:
     """The whole frame (header included) of a ``ProposeRunCompletionMessage`` with a value."""
+    size = len(value)
+    if 0 < completion_id < 128 and size < 128:  # the usual: one-byte id and value length
+        header = _V5_PROPOSE_RUN_COMPLETION_HEADERS[size + 4]
+        return b"".join((header, _FIELD_1_VARINT[completion_id], _FIELD_14[size], value))
     if completion_id > 0:
         id_bytes = _SMALL[completion_id] if completion_id < 128 else varint(completion_id)
-        size_bytes = _SMALL[len(value)] if len(value) < 128 else varint(len(value))
+        size_bytes = _SMALL[size] if size < 128 else varint(size)
         size = len(id_bytes) + len(size_bytes) + len(value) + 2
         if size < SMALL_BODY:
             header = _V5_PROPOSE_RUN_COMPLETION_HEADERS[size]
@@ -353,7 +373,11 @@ def v5_sleep_frame(wake_up_time: int, completion_id: int) -> bytes:
     """The whole frame (header included) of a ``SleepCommandMessage``."""
     if 0x800000000 <= wake_up_time < 0x40000000000 and 0 < completion_id < 128:
         # The usual: a wake-up time in epoch milliseconds (six bytes) and a one-byte id.
-        return b"".join((_V5_SLEEP_HEADERS[9], b"\x08", _epoch_millis(wake_up_time), b"\x58", _SMALL[completion_id]))
+        known, encoded = _EPOCH_HIGH  # (_epoch_millis, inlined)
+        if known != wake_up_time >> 14:
+            encoded = _epoch_high(wake_up_time >> 14)
+        low, middle = _MORE[wake_up_time & 0x7F], _MORE[wake_up_time >> 7 & 0x7F]
+        return b"".join((_V5_SLEEP_FRAME_START, low, middle, encoded, _FIELD_11_VARINT[completion_id]))
     body = uint_field(b"\x08", wake_up_time) + uint_field(b"\x58", completion_id)
     return _V5_SLEEP_HEADERS[len(body)] + body  # (at most 22 bytes)
 
@@ -361,7 +385,11 @@ def v5_sleep_frame(wake_up_time: int, completion_id: int) -> bytes:
 def v2_sleep_frame(wake_up_time: int) -> bytes:
     """The whole frame (header included) of a ``SleepEntryMessage`` (``wake_up_time: 1``)."""
     if 0x800000000 <= wake_up_time < 0x40000000000:
-        return _V2_SLEEP_FRAME_START + _epoch_millis(wake_up_time)
+        known, encoded = _EPOCH_HIGH  # (_epoch_millis, inlined)
+        if known != wake_up_time >> 14:
+            encoded = _epoch_high(wake_up_time >> 14)
+        low, middle = _MORE[wake_up_time & 0x7F], _MORE[wake_up_time >> 7 & 0x7F]
+        return b"".join((_V2_SLEEP_FRAME_START, low, middle, encoded))
     body = uint_field(b"\x08", wake_up_time)
     return _V2_SLEEP_HEADERS[len(body)] + body  # (at most 11 bytes)
 

@@ -934,13 +934,19 @@ class CurrentVM(CoreVM):
                 raise type_mismatch("command 0", _command_text(_frame_type(recorded)), _command_text(INPUT))
             # The usual input command holds only the value (a Value{content}): read it without protobuf.
             content: bytes | None = None
-            position = wire.content_start(recorded, 0x72, HEADER_SIZE)
-            if position == len(recorded):
-                content = b""  # Value{}
-            elif position > 0:
-                position = wire.content_start(recorded, 0x0A, position)
-                if position > 0:
-                    content = recorded[position:]
+            size = len(recorded)
+            if 12 <= size < 138 and recorded[8] == 0x72 and recorded[9] == size - 10 and recorded[10] == 0x0A:
+                # One-byte lengths: {value: 14 {content: 1}} and nothing else, or not this shape at all.
+                if recorded[11] == size - 12:
+                    content = recorded[12:]
+            else:
+                position = wire.content_start(recorded, 0x72, HEADER_SIZE)
+                if position == size:
+                    content = b""  # Value{}
+                elif position > 0:
+                    position = wire.content_start(recorded, 0x0A, position)
+                    if position > 0:
+                        content = recorded[position:]
             headers: list[Header] = []
             if content is None:
                 if recorded == _EMPTY_INPUT_FRAME:

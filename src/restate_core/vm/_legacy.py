@@ -692,7 +692,11 @@ class LegacyVM(CoreVM):
                 recorded = popped
             # The usual input entry holds only the value: read it without protobuf.
             is_input = recorded[0] == _INPUT_TYPE_HIGH and recorded[1] == _INPUT_TYPE_LOW
-            value = wire.single_field(recorded, 0x72, HEADER_SIZE) if is_input else None
+            size = len(recorded)
+            if is_input and 10 <= size < 138 and recorded[8] == 0x72 and recorded[9] == size - 10:
+                value: bytes | None = recorded[10:]  # {value: 14} with a one-byte length
+            else:
+                value = wire.single_field(recorded, 0x72, HEADER_SIZE) if is_input else None
             if value is not None:
                 headers: list[Header] = []
             elif recorded == _EMPTY_INPUT_FRAME:
