@@ -142,6 +142,19 @@ def _chunks(data: bytes, cuts: list[int]) -> list[bytes]:
 @given(scenarios())
 # A two-byte ack body that is not {entry_index: 1} (field 2 here): acks nothing.
 @example((Version.V2, ["run"], raw(0x0004, b"\x10\x01"), [], 0))
+# Two results for one completion id: the second must not simply replace the first.
+@example(
+    (
+        Version.V6,
+        ["run"],
+        encode_input(
+            Version.V6,
+            [notification(RUN, completion_id=1, value=b"a"), notification(RUN, completion_id=1, value=b"b")],
+        ),
+        [],
+        0,
+    )
+)
 def test_completions_read_in_the_chunk_match_the_general_way(
     scenario: tuple[Version, list[str], bytes, list[int], int],
 ) -> None:

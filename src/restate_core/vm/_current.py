@@ -401,8 +401,8 @@ class CurrentVM(CoreVM):
         self._queue: deque[tuple[NotificationKey, Value | str]] = deque()
         self._ready: dict[NotificationKey, Value | str] = {}
         self._run: _PendingRun | None = None
-        # Completion id of each run whose result is awaited -> (command index, name).
-        self._run_commands: dict[int, tuple[int, str]] = {}
+        # Completion id of each run whose result is awaited -> the run as it was pending (_PendingRun).
+        self._run_commands: dict[int, _PendingRun] = {}
         # Invocation-id completion ids of the calls made, to cancel them with us.
         self._calls: list[int] = []
         self._cancelled = False
@@ -445,6 +445,7 @@ class CurrentVM(CoreVM):
             return 0
         size = len(buffer)
         limit = self._decoder._max
+        ready = self._ready
         offset = 0
         while offset + HEADER_SIZE <= size and 0x80 <= buffer[offset] <= 0xFB:
             length = _unpack_length_from(buffer, offset + 4)[0]
@@ -452,9 +453,17 @@ class CurrentVM(CoreVM):
             if end > size or length > limit:
                 break
             fast = _completion_notification(buffer, offset + HEADER_SIZE, end)
-            if fast is None or (state.__class__ is Processing and fast[0] >= self._next_completion_id):
+            if fast is None:
                 break
-            self._file(fast)
+            key = fast[0]
+            if key >= self._next_completion_id:
+                if state.__class__ is Processing:
+                    break  # (an error: the general way reports it)
+                self._queue.append(fast)
+            elif self._queue or key in ready:
+                self._queue.append(fast)  # (_file, inlined)
+            else:
+                ready[key] = fast[1]
             offset = end
         return offset
 
@@ -693,14 +702,14 @@ class CurrentVM(CoreVM):
         run = self._run_commands.get(key) if isinstance(key, int) and key > 0 else None
         if run is None:
             return False
-        return (run[0], run[1], RUN)
+        return (run[1], run[2], RUN)
 
     def _describe_key(self, key: NotificationKey) -> str:
         if isinstance(key, str):
             return f"Named signal: {key}"
         if key > 0:
             run = self._run_commands.get(key)
-            return f"run [{run[1]}]" if run is not None else f"completion id {key}"
+            return f"run [{run[2]}]" if run is not None else f"completion id {key}"
         if key == CANCEL:
             return "Cancellation"
         if -key >= FIRST_AWAKEABLE_SIGNAL_ID:
@@ -840,11 +849,11 @@ class CurrentVM(CoreVM):
     def notify_await_point(self, handle: int) -> None:
         state = self._state
         cls = state.__class__
-        if cls is Failed or cls is Ended or cls is Suspended:
+        if cls is not Processing and cls is not Replaying:
+            if cls is not Failed and cls is not Ended and cls is not Suspended:
+                self._fail(self._state_error("notify_await_point"))
             return
         try:
-            if cls is not Processing and cls is not Replaying:
-                raise self._state_error("notify_await_point")
             key = self._handles.get(handle)
             if key is None:
                 raise VMError(
@@ -1257,7 +1266,7 @@ class CurrentVM(CoreVM):
                 body = wire.v5_propose_run_completion(completion_id, None, failure_body)
                 frame = encode_frame(PROPOSE_RUN_COMPLETION, body)
             self._run = None
-            self._run_commands[completion_id] = (index, name)
+            self._run_commands[completion_id] = run
             self._output.append(frame)
             handle = self._next_handle
             self._next_handle = handle + 1
