@@ -887,7 +887,7 @@ class CurrentVM(CoreVM):
             return None
         try:
             ready = self._ready
-            found = key in ready or (bool(self._queue) and self._resolve(key))
+            found = key in ready or (self._queue and self._resolve(key))
             if CANCEL in ready and not self._cancelled:  # a cancellation to report
                 if self._missing_call_id() is not None:
                     return None
@@ -1211,6 +1211,17 @@ class CurrentVM(CoreVM):
             # ahead of the command (a malformed journal): usually there is nothing to look up.
             state = self._state
             fresh = state.__class__ is Processing and completion_id not in self._ready and not self._queue
+            if fresh and self._run is None:
+                # The usual: a new run while processing (_command's first case, inlined). Its
+                # retries so far are none: the StartMessage's counters apply to a run whose
+                # command was recorded (the last one replayed), never to a new one.
+                self._command_index = index = self._command_index + 1
+                self._command_type = RUN
+                self._command_name = name
+                self._output.append(frame)
+                state.first_entry = False  # type: ignore[attr-defined]
+                self._run = (completion_id, index, name, _FIRST_TRY)
+                return _NOT_EXECUTED_FIRST_TRY
             self._command(RUN, frame, name, "sys_run_enter")
             if not fresh:
                 value = self._take_arrived(completion_id)
