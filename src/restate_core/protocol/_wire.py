@@ -347,11 +347,11 @@ def v5_propose_run_frame(completion_id: int, value: bytes) -> bytes:
     if completion_id > 0:
         id_bytes = _SMALL[completion_id] if completion_id < 128 else varint(completion_id)
         size_bytes = _SMALL[size] if size < 128 else varint(size)
-        size = len(id_bytes) + len(size_bytes) + len(value) + 2
-        if size < SMALL_BODY:
-            header = _V5_PROPOSE_RUN_COMPLETION_HEADERS[size]
+        body_size = len(id_bytes) + len(size_bytes) + size + 2
+        if body_size < SMALL_BODY:
+            header = _V5_PROPOSE_RUN_COMPLETION_HEADERS[body_size]
         else:
-            header = _pack_header(_V5_PROPOSE_RUN_COMPLETION, 0, size)
+            header = _pack_header(_V5_PROPOSE_RUN_COMPLETION, 0, body_size)
         parts = (header, b"\x08", id_bytes, b"\x72", size_bytes, value)
         return b"".join(parts)
     return frame(_V5_PROPOSE_RUN_COMPLETION, 0, v5_propose_run_completion(completion_id, value))
@@ -373,11 +373,7 @@ def v5_sleep_frame(wake_up_time: int, completion_id: int) -> bytes:
     """The whole frame (header included) of a ``SleepCommandMessage``."""
     if 0x800000000 <= wake_up_time < 0x40000000000 and 0 < completion_id < 128:
         # The usual: a wake-up time in epoch milliseconds (six bytes) and a one-byte id.
-        known, encoded = _EPOCH_HIGH  # (_epoch_millis, inlined)
-        if known != wake_up_time >> 14:
-            encoded = _epoch_high(wake_up_time >> 14)
-        low, middle = _MORE[wake_up_time & 0x7F], _MORE[wake_up_time >> 7 & 0x7F]
-        return b"".join((_V5_SLEEP_FRAME_START, low, middle, encoded, _FIELD_11_VARINT[completion_id]))
+        return b"".join((_V5_SLEEP_FRAME_START, _epoch_millis(wake_up_time), _FIELD_11_VARINT[completion_id]))
     body = uint_field(b"\x08", wake_up_time) + uint_field(b"\x58", completion_id)
     return _V5_SLEEP_HEADERS[len(body)] + body  # (at most 22 bytes)
 
@@ -385,11 +381,7 @@ def v5_sleep_frame(wake_up_time: int, completion_id: int) -> bytes:
 def v2_sleep_frame(wake_up_time: int) -> bytes:
     """The whole frame (header included) of a ``SleepEntryMessage`` (``wake_up_time: 1``)."""
     if 0x800000000 <= wake_up_time < 0x40000000000:
-        known, encoded = _EPOCH_HIGH  # (_epoch_millis, inlined)
-        if known != wake_up_time >> 14:
-            encoded = _epoch_high(wake_up_time >> 14)
-        low, middle = _MORE[wake_up_time & 0x7F], _MORE[wake_up_time >> 7 & 0x7F]
-        return b"".join((_V2_SLEEP_FRAME_START, low, middle, encoded))
+        return _V2_SLEEP_FRAME_START + _epoch_millis(wake_up_time)
     body = uint_field(b"\x08", wake_up_time)
     return _V2_SLEEP_HEADERS[len(body)] + body  # (at most 11 bytes)
 

@@ -445,7 +445,6 @@ class CurrentVM(CoreVM):
             return 0
         size = len(buffer)
         limit = self._decoder._max
-        ready = self._ready
         offset = 0
         while offset + HEADER_SIZE <= size and 0x80 <= buffer[offset] <= 0xFB:
             length = _unpack_length_from(buffer, offset + 4)[0]
@@ -453,17 +452,9 @@ class CurrentVM(CoreVM):
             if end > size or length > limit:
                 break
             fast = _completion_notification(buffer, offset + HEADER_SIZE, end)
-            if fast is None:
-                break
-            key = fast[0]
-            if key >= self._next_completion_id:
-                if state.__class__ is Processing:
-                    break  # (an error: the general way reports it)
-                self._queue.append(fast)
-            elif self._queue or key in ready:
-                self._queue.append(fast)  # (_file, inlined)
-            else:
-                ready[key] = fast[1]
+            if fast is None or (state.__class__ is Processing and fast[0] >= self._next_completion_id):
+                break  # (for the latter, an error: the general way reports it)
+            self._file(fast)
             offset = end
         return offset
 

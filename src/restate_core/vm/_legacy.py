@@ -372,15 +372,14 @@ class LegacyVM(CoreVM):
 
     def _read_in_place(self, buffer: bytes) -> int:
         # Completions and acks, read where they lie in the chunk (the usual input while the
-        # handler runs or replays), up to the first frame that is anything else.
+        # handler runs or replays), up to the first frame that is anything else. (Neither
+        # changes the state.)
+        if self._state.__class__ is not Processing and self._state.__class__ is not Replaying:
+            return 0
         size = len(buffer)
         limit = self._decoder._max
         offset = 0
-        while (
-            offset + HEADER_SIZE <= size
-            and not buffer[offset]
-            and (self._state.__class__ is Processing or self._state.__class__ is Replaying)
-        ):
+        while offset + HEADER_SIZE <= size and not buffer[offset]:
             kind = buffer[offset + 1]
             length = _unpack_length_from(buffer, offset + 4)[0]
             end = offset + HEADER_SIZE + length
