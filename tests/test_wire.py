@@ -234,6 +234,9 @@ def test_v5_call(service: str, handler: str, parameter: bytes, key: str, id_comp
 
 # ---- the hand-written readers agree with the generated classes ----
 
+# What lies around a completion's or notification's body in its chunk: the rest of the chunk.
+around = st.binary(max_size=12)
+
 results = st.one_of(
     st.just(("empty", None)),
     st.tuples(st.just("value"), data),
@@ -261,8 +264,23 @@ def test_v2_completion_reader(index: int, result: tuple[str, object]) -> None:
     assert _completion(message.SerializeToString()) == (index, expected)
 
 
-# What lies around a notification's body in its chunk: the rest of the chunk.
-around = st.binary(max_size=12)
+# (Entry 0 is the input, which no completion is for; protobuf writes no field for index 0.)
+@given(st.integers(min_value=1, max_value=2**32 - 1), st.one_of(st.just(None), data), around, around)
+def test_v2_completion_reader_in_a_chunk(index: int, value: bytes | None, before: bytes, after: bytes) -> None:
+    from restate_core import VOID, Success
+    from restate_core.vm._legacy import _completion_at
+
+    message = v2.CompletionMessage(entry_index=index)
+    if value is None:
+        message.empty.SetInParent()
+        expected: object = VOID
+    else:
+        message.value = value
+        expected = Success(value)
+    # The shapes of a sleep's and a call's completion are read without protobuf, wherever they lie.
+    body = message.SerializeToString()
+    chunk = before + body + after
+    assert _completion_at(chunk, len(before), len(before) + len(body)) == (index, expected)
 
 
 @given(u32, st.one_of(st.just(None), data), around, around)
@@ -371,12 +389,24 @@ completion_like = st.one_of(
 )
 
 
-@given(completion_like)
-def test_v2_completion_reader_agrees_with_protobuf_on_any_bytes(body: bytes) -> None:
+@given(completion_like, around, around)
+# A length that runs past the body's end, then one more byte that continues it to the chunk's end.
+@example(b"\x08\x01\x72\x80", b"", b"\x80")
+@example(b"\x08\x01\x7a\x80", b"", b"\x80")
+# A two-byte length whose first byte, read as a one-byte length, would end the value at the body's end.
+@example(b"\x08\x01\x72\x80\x01" + b"x" * 127, b"", b"")
+# An entry index that ends past the body's end, followed by an empty result.
+@example(b"\x08\x80\x80\x80", b"", b"\x01\x6a\x00")
+def test_v2_completion_reader_agrees_with_protobuf_on_any_bytes(body: bytes, before: bytes, after: bytes) -> None:
     from google.protobuf.message import DecodeError
 
     from restate_core import VMError
-    from restate_core.vm._legacy import _completion, _result_value
+    from restate_core.vm._legacy import _completion, _completion_at, _result_value
+
+    # In a chunk, the bytes around the body change nothing; what the usual-shape reader takes,
+    # the general one reads the same.
+    usual = _completion_at(body, 0, len(body))
+    assert _completion_at(before + body + after, len(before), len(before) + len(body)) == usual
 
     try:
         message = v2.CompletionMessage.FromString(body)
@@ -389,6 +419,8 @@ def test_v2_completion_reader_agrees_with_protobuf_on_any_bytes(body: bytes) -> 
     except VMError:
         got = "error"
     assert got == expected
+    if usual is not None:
+        assert usual == expected
 
 
 # ---- precomputed headers ----

@@ -245,10 +245,13 @@ def _result_value(message: Message) -> Value | None:
     return None
 
 
-def _result_suffix(frame: bytes, start: int) -> Value | None:
+def _result_suffix(frame: bytes, start: int, end: int = -1) -> Value | None:
     """The value of the single ``result`` field (empty 13, value 14, failure 15) that fills
-    ``frame[start:]``, or ``None`` if the rest is anything else (the caller decodes it)."""
-    end = len(frame)
+    ``frame[start:end]`` (``end``: the frame's end by default), or ``None`` if that is anything
+    else (the caller decodes it). Nothing past ``end`` is taken in: a length that runs over it
+    makes the shape unusual."""
+    if end < 0:
+        end = len(frame)
     if end - start < 2:
         return None
     tag = frame[start]
@@ -256,16 +259,16 @@ def _result_suffix(frame: bytes, start: int) -> Value | None:
     body = start + 2
     if size >= 0x80:
         size, body = read_varint(frame, start + 1)
-    if body + size != end:
+    if body + size != end or size < 0:
         return None
     if tag == 0x72:  # 14: value
-        return new_success(frame[body:])
+        return new_success(frame[body:end])
     if tag == 0x6A and size == 0:  # 13: empty
         return VOID
     if tag == 0x7A:  # 15: failure
         failure = v2.Failure()
         try:
-            failure.ParseFromString(frame[body:])
+            failure.ParseFromString(frame[body:end])
         except PARSE_ERRORS:
             return None
         return failure_from(failure)
@@ -281,17 +284,34 @@ def _state_keys(raw_keys: list[bytes]) -> StateKeys:
     return StateKeys(keys)
 
 
+def _completion_at(data: bytes, start: int, end: int) -> tuple[int, Value] | None:
+    """The usual CompletionMessage shapes, read without protobuf from the body ``data[start:end]``
+    (which may lie inside a larger chunk): ``{entry_index: 1}`` and one result field. ``None`` for
+    anything else."""
+    if end - start < 4 or data[start] != 0x08:
+        return None
+    index = data[start + 1]
+    position = start + 2
+    if index >= 0x80:
+        index, position = read_varint(data, start + 1)
+        if not 0 <= index <= 0xFFFFFFFF or position + 2 > end:
+            return None
+    size = data[position + 1]
+    if size < 0x80 and position + 2 + size == end:  # one-byte lengths
+        tag = data[position]
+        if tag == 0x72:  # 14: value
+            return index, new_success(data[position + 2 : end])
+        if tag == 0x6A and not size:  # 13: empty
+            return index, VOID
+    value = _result_suffix(data, position, end)
+    return None if value is None else (index, value)
+
+
 def _completion(body: bytes) -> tuple[int, Value]:
     """A CompletionMessage: the entry index and its result, read as a plain value."""
-    if len(body) >= 4 and body[0] == 0x08:  # the usual shapes, without protobuf
-        index = body[1]
-        position = 2
-        if index >= 0x80:
-            index, position = read_varint(body, 1)
-        if 0 <= index <= 0xFFFFFFFF:
-            value = _result_suffix(body, position)
-            if value is not None:
-                return index, value
+    usual = _completion_at(body, 0, len(body))
+    if usual is not None:
+        return usual
     completion: v2.CompletionMessage = _decode(v2.CompletionMessage, body)  # type: ignore[assignment]
     value = _result_value(completion)
     if value is None:
@@ -386,7 +406,8 @@ class LegacyVM(CoreVM):
             if end > size or length > limit:
                 break
             if kind == COMPLETION:
-                self._on_completion(*_completion(buffer[offset + HEADER_SIZE : end]))
+                usual = _completion_at(buffer, offset + HEADER_SIZE, end)
+                self._on_completion(*(usual or _completion(buffer[offset + HEADER_SIZE : end])))
             elif kind == ENTRY_ACK and length == 2 and buffer[end - 2] == 0x08 and buffer[end - 1] < 0x80:
                 self._notify_ack(buffer[end - 1])
             else:
