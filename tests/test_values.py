@@ -1,8 +1,8 @@
 """The value objects behave as the frozen, slotted dataclasses the API promises.
 
-Success, Failure and Target have hand-written ``__init__`` methods (faster than
-the generated ones); they must accept exactly what the generated ones accept
-and build the same objects.
+Success, Failure, Target, Header and ResponseHead have hand-written ``__init__``
+methods (faster than the generated ones); they must accept exactly what the
+generated ones accept and build the same objects.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from restate_core import Failure, Success, Target
+from restate_core import Failure, Header, ResponseHead, Success, Target
 
 # Reference classes: the same fields, with the __init__ dataclasses generates.
 
@@ -40,7 +40,28 @@ class GeneratedTarget:
     key: str | None = None
 
 
-PAIRS = [(Success, GeneratedSuccess), (Failure, GeneratedFailure), (Target, GeneratedTarget)]
+@dataclasses.dataclass(frozen=True, slots=True)
+class GeneratedHeader:
+    key: str
+    value: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class GeneratedResponseHead:
+    status_code: int
+    headers: list[Header]
+
+    def __hash__(self) -> int:
+        return hash((self.status_code, tuple(self.headers)))
+
+
+PAIRS = [
+    (Success, GeneratedSuccess),
+    (Failure, GeneratedFailure),
+    (Target, GeneratedTarget),
+    (Header, GeneratedHeader),
+    (ResponseHead, GeneratedResponseHead),
+]
 
 
 @pytest.mark.parametrize(("cls", "generated"), PAIRS, ids=lambda c: c.__name__)
@@ -52,7 +73,13 @@ def test_same_signature_as_the_generated_init(cls: Any, generated: Any) -> None:
 
 
 def _arguments(cls: Any) -> tuple[Any, ...]:
-    return {Success: (b"v",), Failure: (500, "m"), Target: ("S", "h", "k")}[cls]  # type: ignore[index]
+    return {  # type: ignore[index,no-any-return]
+        Success: (b"v",),
+        Failure: (500, "m"),
+        Target: ("S", "h", "k"),
+        Header: ("k", "v"),
+        ResponseHead: (200, [Header("content-type", "t")]),
+    }[cls]
 
 
 @given(st.binary(), st.integers(0, 0xFFFF), st.text(), st.text(), st.text(), st.one_of(st.none(), st.text()))
@@ -68,6 +95,12 @@ def test_built_by_position_and_keyword_like_the_generated_init(
             GeneratedTarget(service, handler, key),
         ),
         (Target(service, handler), Target(handler=handler, service=service), GeneratedTarget(service, handler)),
+        (Header(service, handler), Header(value=handler, key=service), GeneratedHeader(service, handler)),
+        (
+            ResponseHead(code, [Header(service, handler)]),
+            ResponseHead(headers=[Header(service, handler)], status_code=code),
+            GeneratedResponseHead(code, [Header(service, handler)]),
+        ),
     ]
     for ours, by_keyword, reference in built:
         assert ours == by_keyword

@@ -75,8 +75,9 @@ class StateKeys:
 
 # Slot setters. The generated __init__ of a frozen dataclass sets each field through
 # object.__setattr__, which is slow; the value objects built most often set their slots through
-# these instead: Success, Failure and Target in their own __init__ (SDKs build them for every run
-# result, output and call), and the VM's internal builders below.
+# these instead: Success, Failure, Target, Header and ResponseHead in their own __init__ (SDKs build
+# them for every run result, output and call; the VM a Header for each header of every invocation's
+# input, and a ResponseHead for every response), and the VM's internal builders below.
 _object_new = object.__new__
 _set_success_value = Success.__dict__["value"].__set__
 _set_failure_code = Failure.__dict__["code"].__set__
@@ -150,6 +151,14 @@ class Header:
     key: str
     value: str
 
+    def __init__(self, key: str, value: str) -> None:
+        _set_header_key(self, key)
+        _set_header_value(self, value)
+
+
+_set_header_key = Header.__dict__["key"].__set__
+_set_header_value = Header.__dict__["value"].__set__
+
 
 @dataclass(frozen=True, slots=True)
 class ResponseHead:
@@ -158,8 +167,16 @@ class ResponseHead:
     status_code: int
     headers: list[Header]
 
+    def __init__(self, status_code: int, headers: list[Header]) -> None:
+        _set_status_code(self, status_code)
+        _set_response_headers(self, headers)
+
     def __hash__(self) -> int:
         return hash((self.status_code, tuple(self.headers)))
+
+
+_set_status_code = ResponseHead.__dict__["status_code"].__set__
+_set_response_headers = ResponseHead.__dict__["headers"].__set__
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ class Version(IntEnum):
     @property
     def content_type(self) -> str:
         """The invocation content type, e.g. ``application/vnd.restate.invocation.v2``."""
-        return f"{CONTENT_TYPE_PREFIX}v{self.value}"
+        return _CONTENT_TYPES[self]
 
     @property
     def is_legacy(self) -> bool:
@@ -39,6 +39,8 @@ class Version(IntEnum):
         return self.name
 
 
+# Every response carries one: built once, not per call.
+_CONTENT_TYPES = {version: f"{CONTENT_TYPE_PREFIX}v{version.value}" for version in Version}
 _BY_CONTENT_TYPE = {version.content_type: version for version in Version}
 
 #: What CoreVM accepts. V3 and V4 were yanked upstream; V7 is not implemented.
