@@ -184,6 +184,9 @@ class Stack:
         endpoint_port: int = 9080,
         server_config: str = "",
         endpoint_args: tuple[str, ...] = (),
+        endpoint_module: str = "examples.serve",
+        endpoint_env: dict[str, str] | None = None,
+        endpoint_python: str = sys.executable,
     ) -> None:
         self.ns = ns
         self.config = config
@@ -191,6 +194,9 @@ class Stack:
         self.endpoint_port = endpoint_port
         self.server_config = server_config  # TOML for the server, if any
         self.endpoint_args = endpoint_args
+        self.endpoint_module = endpoint_module  # run with python -m; takes examples.serve's arguments
+        self.endpoint_env = endpoint_env or {}
+        self.endpoint_python = endpoint_python
         self.run_log = workdir / "runs.log"
         self.invocation_log = workdir / "invocations.log"
         self.server: subprocess.Popen[bytes] | None = None
@@ -239,13 +245,14 @@ class Stack:
             "EXAMPLE_RUN_LOG": str(self.run_log),
             "EXAMPLE_INVOCATION_LOG": str(self.invocation_log),
             "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "src")]),
+            **self.endpoint_env,
         }
         log = open(self.workdir / "endpoint.log", "ab")  # noqa: SIM115 - closed with the process
         self.endpoint = self.ns.popen(
             [
-                sys.executable,
+                self.endpoint_python,
                 "-m",
-                "examples.serve",
+                self.endpoint_module,
                 "--port",
                 str(self.endpoint_port),
                 "--max-protocol",
