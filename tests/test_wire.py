@@ -508,3 +508,25 @@ def test_run_frames_at_the_one_byte_edges(completion_id: int, size: int) -> None
     body = v5.RunCommandMessage(result_completion_id=completion_id, name=name).SerializeToString()
     assert wire.v5_run_frame(completion_id, name) == encode_frame(v5.MessageType.RUN_COMMAND, body)
     check_v5_propose_run_frame(completion_id, b"v" * size)
+
+
+# ---- suspensions ----
+
+
+@given(st.lists(u32, max_size=5))
+def test_v2_suspension_frame(indexes: list[int]) -> None:
+    expected = encode_frame(v2.MessageType.SUSPENSION, v2.SuspensionMessage(entry_indexes=indexes).SerializeToString())
+    assert wire.v2_suspension_frame(indexes) == expected
+
+
+@given(st.lists(u32, max_size=5), st.lists(u32, max_size=5), st.lists(text, max_size=3))
+@example([1], [1], [])  # the usual: one completion and the cancel signal
+@example([127], [128], [])
+@example([], [], [])
+def test_v5_suspension_frame(completions: list[int], signals: list[int], named: list[str]) -> None:
+    message = v5.SuspensionMessage(
+        waiting_completions=completions, waiting_signals=signals, waiting_named_signals=named
+    )
+    assert wire.v5_suspension_frame(completions, signals, named) == encode_frame(
+        v5.MessageType.SUSPENSION, message.SerializeToString()
+    )

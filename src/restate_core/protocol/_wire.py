@@ -23,6 +23,7 @@ __all__ = [
     "bytes_field",
     "content_start",
     "failure",
+    "packed_field",
     "read_varint",
     "single_field",
     "uint_field",
@@ -34,6 +35,7 @@ __all__ = [
     "v2_run_frame",
     "v2_set_state",
     "v2_sleep_frame",
+    "v2_suspension_frame",
     "v5_call",
     "v5_get_eager_state",
     "v5_get_lazy_state",
@@ -46,6 +48,7 @@ __all__ = [
     "v5_set_state",
     "v5_sleep",
     "v5_sleep_frame",
+    "v5_suspension_frame",
     "varint",
 ]
 
@@ -64,6 +67,8 @@ _V5_SET_STATE: Final = 0x0403
 _V5_GET_EAGER_STATE: Final = 0x0407
 _V5_SLEEP: Final = 0x040C
 _V5_RUN: Final = 0x0411
+_V2_SUSPENSION: Final = 0x0002
+_V5_SUSPENSION: Final = 0x0001
 _COMPLETED: Final = 0x0001
 _REQUIRES_ACK: Final = 0x8000
 
@@ -81,6 +86,8 @@ _V5_GET_EAGER_STATE_HEADERS: Final = header_table(_V5_GET_EAGER_STATE)
 _V5_SLEEP_HEADERS: Final = header_table(_V5_SLEEP)
 _V5_SLEEP_FRAME_START: Final = _V5_SLEEP_HEADERS[9] + b"\x08"  # a six-byte wake-up time and a one-byte id follow
 _V5_RUN_HEADERS: Final = header_table(_V5_RUN)
+_V2_SUSPENSION_HEADERS: Final = header_table(_V2_SUSPENSION)
+_V5_SUSPENSION_HEADERS: Final = header_table(_V5_SUSPENSION)
 
 #: ``[n]``: a one-byte tag and the one-byte length ``n`` (n < 128) of a length-delimited field.
 _FIELD_1: Final = [b"\x0a" + size for size in _SMALL]  # field 1
@@ -154,6 +161,38 @@ def uint_field(tag: bytes, value: int) -> bytes:
     if value < 128:
         return tag + _SMALL[value]
     return tag + varint(value)
+
+
+#: ``[n]``: the length 1 and the value ``n`` (n < 128): a packed field's content of one small value.
+_ONE_SMALL: Final = [b"\x01" + value for value in _SMALL]
+
+
+def packed_field(tag: bytes, values: list[int]) -> bytes:
+    """A packed repeated varint field (proto3's encoding of ``repeated uint32``) with a one-byte
+    ``tag``; omitted when ``values`` is empty."""
+    if len(values) == 1:
+        value = values[0]
+        if 0 <= value < 128:  # (the usual: one small id)
+            return tag + _ONE_SMALL[value]
+        return bytes_field(tag, varint(value))
+    if not values:
+        return b""
+    return bytes_field(tag, b"".join([varint(value) for value in values]))
+
+
+def v2_suspension_frame(entry_indexes: list[int]) -> bytes:
+    """SuspensionMessage V1/V2 ``{entry_indexes: 1}``, framed."""
+    body = packed_field(b"\x0a", entry_indexes)
+    return _V2_SUSPENSION_HEADERS[len(body)] + body if len(body) < SMALL_BODY else frame(_V2_SUSPENSION, 0, body)
+
+
+def v5_suspension_frame(completions: list[int], signals: list[int], named_signals: list[str]) -> bytes:
+    """SuspensionMessage V5+ ``{waiting_completions: 1, waiting_signals: 2, waiting_named_signals: 3}``,
+    framed."""
+    body = packed_field(b"\x0a", completions) + packed_field(b"\x12", signals)
+    if named_signals:
+        body += b"".join([bytes_field(b"\x1a", name.encode()) for name in named_signals])
+    return _V5_SUSPENSION_HEADERS[len(body)] + body if len(body) < SMALL_BODY else frame(_V5_SUSPENSION, 0, body)
 
 
 def _opt_bytes(tag: bytes, data: bytes) -> bytes:

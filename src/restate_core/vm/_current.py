@@ -718,23 +718,25 @@ class CurrentVM(CoreVM):
         )
 
     def _suspend(self, key: NotificationKey) -> None:
-        message = v5.SuspensionMessage()
+        completions: list[int] = []
+        signals: list[int] = []
+        named: list[str] = []
         missing = self._missing_call_id() if self._cancel_pending() else None
         if missing is not None:
             # Cancelling, and the invocation id of a call to cancel is still missing.
-            message.waiting_completions.append(missing)
+            completions.append(missing)
         else:
             if isinstance(key, str):
-                message.waiting_named_signals.append(key)
+                named.append(key)
             elif key > 0:
-                message.waiting_completions.append(key)
+                completions.append(key)
             else:
-                message.waiting_signals.append(-key)
+                signals.append(-key)
             if not self._cancelled:
-                message.waiting_signals.append(-CANCEL)
+                signals.append(-CANCEL)
         if self._debug:
-            logger.debug("suspending: %s", message)
-        self._write(encode_frame(SUSPENSION, message.SerializeToString()))
+            logger.debug("suspending: completions %s, signals %s, named signals %s", completions, signals, named)
+        self._write(wire.v5_suspension_frame(completions, signals, named))
         self._close_output()
         self._set_state(SUSPENDED)
 

@@ -550,9 +550,7 @@ class LegacyVM(CoreVM):
     def _suspend(self, index: int) -> None:
         if self._debug:
             logger.debug("suspending, waiting for entry %d", index)
-        self._write(
-            encode_frame(v2.MessageType.SUSPENSION, v2.SuspensionMessage(entry_indexes=[index]).SerializeToString())
-        )
+        self._write(wire.v2_suspension_frame([index]))
         self._close_output()
         self._set_state(SUSPENDED)
 
