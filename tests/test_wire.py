@@ -530,3 +530,99 @@ def test_v5_suspension_frame(completions: list[int], signals: list[int], named: 
     assert wire.v5_suspension_frame(completions, signals, named) == encode_frame(
         v5.MessageType.SUSPENSION, message.SerializeToString()
     )
+
+
+# ---- recorded commands read without protobuf (V5+ replay) ----
+
+u64 = st.integers(min_value=0, max_value=2**64 - 1)
+sleep_like = st.one_of(
+    st.binary(max_size=30),
+    st.builds(
+        lambda wake, rest: b"\x08" + wire.varint(wake) + rest,
+        u64,
+        st.one_of(st.just(b""), st.binary(max_size=14), st.builds(lambda i: b"\x58" + wire.varint(i), u32)),
+    ),
+    st.builds(lambda body: body + b"\x80", st.binary(max_size=12)),
+)
+
+
+@given(sleep_like)
+@example(b"\x08" + b"\xff" * 9 + b"\x7f")  # ten bytes: protobuf reads it (truncated)
+@example(b"\x08" + b"\xff" * 10 + b"\x01")  # eleven: protobuf rejects it
+@example(b"\x58\x01\x08\x01")  # the fields in the other order
+@example(b"\x08\x01\x58\x01\x62\x00")  # an empty name written out
+def test_unnamed_sleep_reader_agrees_with_protobuf(body: bytes) -> None:
+    from google.protobuf.message import DecodeError
+
+    from restate_core.vm._current import _unnamed_sleep
+
+    frame = encode_frame(v5.MessageType.SLEEP_COMMAND, body)
+    if not _unnamed_sleep(frame):
+        return
+    try:
+        message = v5.SleepCommandMessage.FromString(body)
+    except DecodeError:
+        raise AssertionError(f"accepted {body!r}, which protobuf rejects") from None
+    assert message.name == ""
+
+
+@given(u64, u32)
+def test_unnamed_sleep_reader_takes_every_unnamed_sleep(wake_up_time: int, completion_id: int) -> None:
+    from restate_core.vm._current import _unnamed_sleep
+
+    message = v5.SleepCommandMessage(wake_up_time=wake_up_time, result_completion_id=completion_id)
+    assert _unnamed_sleep(encode_frame(v5.MessageType.SLEEP_COMMAND, message.SerializeToString()))
+    assert not _unnamed_sleep(encode_frame(v5.MessageType.OUTPUT_COMMAND, message.SerializeToString()))
+    message.name = "named"
+    assert not _unnamed_sleep(encode_frame(v5.MessageType.SLEEP_COMMAND, message.SerializeToString()))
+
+
+eager_like = st.one_of(
+    st.binary(max_size=40),
+    st.builds(
+        lambda key, rest: b"\x0a" + bytes([len(key)]) + key + rest, st.binary(max_size=5), st.binary(max_size=20)
+    ),
+)
+
+
+@given(st.binary(max_size=5), eager_like)
+@example(b"k", b"\x0a\x01k\x72\x00")  # Value{}
+@example(b"k", b"\x0a\x01k\x72\x03\x0a\x01v")
+@example(b"k", b"\x0a\x01k\x72\x03\x0a\x02v")  # content longer than its Value
+@example(b"k", b"\x0a\x01k\x6a\x00\x62\x01n")  # named
+@example(b"k", b"\x0a\x01j\x6a\x00")  # another key of the same length
+@example(b"k", b"\x0a\x01k\x6a\x01\x00")  # a void that is not empty (and not a message)
+def test_eager_state_reader_agrees_with_protobuf(key: bytes, body: bytes) -> None:
+    from google.protobuf.message import DecodeError
+
+    from restate_core import VOID, Success
+    from restate_core.vm._current import _recorded_eager_state
+
+    read = _recorded_eager_state(encode_frame(v5.MessageType.GET_EAGER_STATE_COMMAND, body), key)
+    if read is None:
+        return
+    try:
+        message = v5.GetEagerStateCommandMessage.FromString(body)
+    except DecodeError:
+        raise AssertionError(f"accepted {body!r}, which protobuf rejects") from None
+    assert (message.key, message.name) == (key, "")
+    which = message.WhichOneof("result")
+    assert read == (VOID if which == "void" else Success(message.value.content))
+    assert which is not None
+
+
+# (An empty key is not written by protobuf, and lengths over 127 take two bytes: such commands
+# go the general way, which the test above covers.)
+@given(st.binary(min_size=1, max_size=100), st.one_of(st.none(), st.binary(max_size=100)))
+def test_eager_state_reader_takes_the_usual_shapes(key: bytes, value: bytes | None) -> None:
+    from restate_core import VOID, Success
+    from restate_core.vm._current import _recorded_eager_state
+
+    message = v5.GetEagerStateCommandMessage(key=key)
+    if value is None:
+        message.void.SetInParent()
+    else:
+        message.value.content = value
+    frame = encode_frame(v5.MessageType.GET_EAGER_STATE_COMMAND, message.SerializeToString())
+    assert _recorded_eager_state(frame, key) == (VOID if value is None else Success(value))
+    assert _recorded_eager_state(frame, key + b"x") is None
