@@ -165,3 +165,35 @@ def test_completions_read_in_the_chunk_match_the_general_way(
     assert fast == general
     # Whole chunks, too (the fast path's own case: every frame in one chunk).
     assert observe(version, operations, [data], awaited, True) == observe(version, operations, [data], awaited, False)
+
+
+# ---- the input entry or command, with headers ----
+
+
+@given(
+    st.sampled_from(VERSIONS),
+    st.lists(st.tuples(st.text(max_size=20), st.text(max_size=150)), max_size=5),
+    payloads,
+    st.sampled_from(["", "a name"]),
+)
+def test_input_with_headers_read_as_protobuf_reads_it(
+    version: Version, pairs: list[tuple[str, str]], value: bytes, name: str
+) -> None:
+    # Headers of any length (a long one goes the general way), a value or none, a name or none.
+    if version.is_legacy:
+        start: object = v2.StartMessage(id=b"id", debug_id="inv", known_entries=1, key="k")
+        entry: object = v2.InputEntryMessage(
+            headers=[v2.Header(key=k, value=v) for k, v in pairs], value=value, name=name
+        )
+    else:
+        start = v5.StartMessage(id=b"id", debug_id="inv", known_entries=1, key="k")
+        entry = v5.InputCommandMessage(
+            headers=[v5.Header(key=k, value=v) for k, v in pairs], value=v5.Value(content=value), name=name
+        )
+    vm = CoreVM([("content-type", version.content_type)])
+    vm.notify_input(encode_input(version, [start, entry]))
+    vm.notify_input_closed()
+    assert vm.is_ready_to_execute()
+    got = vm.sys_input()
+    assert [(h.key, h.value) for h in got.headers] == pairs
+    assert (got.input, got.invocation_id, got.key) == (value, "inv", "k")

@@ -626,3 +626,72 @@ def test_eager_state_reader_takes_the_usual_shapes(key: bytes, value: bytes | No
     frame = encode_frame(v5.MessageType.GET_EAGER_STATE_COMMAND, message.SerializeToString())
     assert _recorded_eager_state(frame, key) == (VOID if value is None else Success(value))
     assert _recorded_eager_state(frame, key + b"x") is None
+
+
+# ---- input headers read without protobuf ----
+
+header_pairs = st.lists(st.tuples(st.text(max_size=30), st.text(max_size=30)), max_size=6)
+headers_like = st.one_of(
+    st.binary(max_size=40),
+    st.builds(
+        lambda pairs, rest: (
+            b"".join(v5.InputCommandMessage(headers=[v5.Header(key=k, value=v)]).SerializeToString() for k, v in pairs)
+            + rest
+        ),
+        header_pairs,
+        st.binary(max_size=8),
+    ),
+)
+
+
+@given(headers_like)
+@example(b"\x0a\x03\x0a\x01\xff")  # a key that is not UTF-8
+@example(b"\x0a\x04\x12\x01v\x00")  # a byte after the value
+@example(b"\x0a\x02\x12\x01")  # a value longer than its header
+@example(b"\x0a\x04\x12\x00\x0a\x00")  # the value before the key
+@example(b"\x0a")  # a tag and nothing more
+# A two-byte length whose first byte, read as a one-byte length, frames a well-formed header.
+@example(b"\x0a\x80\x0a\x0a" + b"k" * 10 + b"\x12\x72" + b"v" * 114)
+def test_input_headers_reader_agrees_with_protobuf(data: bytes) -> None:
+    from google.protobuf.message import DecodeError
+
+    from restate_core.vm._core import read_headers
+
+    read = read_headers(data, 0)
+    if read is None:
+        return
+    headers, end = read
+    try:
+        message = v5.InputCommandMessage.FromString(data[:end])
+    except DecodeError:
+        raise AssertionError(f"accepted {data[:end]!r}, which protobuf rejects") from None
+    assert [(h.key, h.value) for h in headers] == [(h.key, h.value) for h in message.headers]
+    assert end == len(data) or data[end] != 0x0A
+
+
+@given(header_pairs, data)
+def test_input_headers_reader_takes_the_usual_headers(pairs: list[tuple[str, str]], value: bytes) -> None:
+    from restate_core.vm._core import read_headers
+
+    headers = [v5.Header(key=k, value=v) for k, v in pairs]
+    body = v5.InputCommandMessage(headers=headers, value=v5.Value(content=value)).SerializeToString()
+    prefix = b"".join(v5.InputCommandMessage(headers=[header]).SerializeToString() for header in headers)
+    read = read_headers(b"xx" + body, 2)
+    if any(len(header.SerializeToString()) >= 0x80 for header in headers):
+        return  # two-byte lengths: protobuf reads those
+    assert read is not None
+    assert [(h.key, h.value) for h in read[0]] == pairs
+    assert read[1] == 2 + len(prefix)
+
+
+def test_input_headers_are_shared_and_bounded() -> None:
+    from restate_core.vm import _core
+
+    encoded = v5.InputCommandMessage(headers=[v5.Header(key="k", value="v")]).SerializeToString()
+    first = _core.read_headers(encoded, 0)
+    second = _core.read_headers(encoded, 0)
+    assert first is not None and second is not None
+    assert first[0][0] is second[0][0]  # one immutable Header serves every invocation
+    for number in range(_core._HEADERS_LIMIT + 10):
+        _core.read_headers(v5.InputCommandMessage(headers=[v5.Header(key=f"k{number}")]).SerializeToString(), 0)
+    assert len(_core._HEADERS) <= _core._HEADERS_LIMIT

@@ -48,6 +48,7 @@ __all__ = [
     "Suspended",
     "logger",
     "negotiate",
+    "read_headers",
     "register_model",
 ]
 
@@ -147,6 +148,68 @@ def unexpected_state(state: object, event: str) -> VMError:
 #: What parsing a malformed message raises: upb reports every fault as DecodeError, protobuf's
 #: pure-Python runtime (PyPy's) a string that is not UTF-8 as UnicodeDecodeError.
 PARSE_ERRORS: Final = (DecodeError, UnicodeDecodeError)
+
+
+#: Header values by their encoding (the body of a Header message), shared by every VM: the same
+#: headers come with one invocation after another, and a Header is immutable. Emptied when full.
+_HEADERS: dict[bytes, Header] = {}
+_HEADERS_LIMIT: Final = 1024
+
+
+def read_headers(data: bytes, position: int) -> tuple[list[Header], int] | None:
+    """The ``headers`` (``repeated Header{key: 1, value: 2}`` as field 1) of an input entry or
+    command at ``data[position:]``, read without protobuf, and where they end. ``None`` if one
+    is not the usual shape: one-byte lengths, the key and then the value (either left out when
+    empty), UTF-8 (the caller then decodes the message with protobuf, which decides)."""
+    headers: list[Header] = []
+    append = headers.append
+    size = len(data)
+    known = _HEADERS
+    while position < size and data[position] == 0x0A:
+        if position + 1 == size:
+            return None
+        length = data[position + 1]
+        end = position + 2 + length
+        if length >= 0x80 or end > size:
+            return None
+        encoded = data[position + 2 : end]
+        header = known.get(encoded)
+        if header is None:
+            header = _header(encoded)
+            if header is None:
+                return None
+            if len(known) >= _HEADERS_LIMIT:
+                known.clear()
+            known[encoded] = header
+        append(header)
+        position = end
+    return headers, position
+
+
+def _header(encoded: bytes) -> Header | None:
+    # (``encoded`` is under 128 bytes: a length byte of 0x80 or more, the start of a longer
+    # varint, always runs past its end.)
+    size = len(encoded)
+    key = value = b""
+    position = 0
+    if size >= 2 and encoded[0] == 0x0A:  # 1: key
+        end = 2 + encoded[1]
+        if end > size:
+            return None
+        key = encoded[2:end]
+        position = end
+    if position + 2 <= size and encoded[position] == 0x12:  # 2: value
+        end = position + 2 + encoded[position + 1]
+        if end > size:
+            return None
+        value = encoded[position + 2 : end]
+        position = end
+    if position != size:
+        return None
+    try:
+        return Header(key.decode(), value.decode())
+    except UnicodeDecodeError:
+        return None
 
 
 def decode_body(cls: type[Message], body: bytes, code: int) -> Message:

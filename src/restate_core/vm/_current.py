@@ -98,6 +98,7 @@ from ._core import (
     failure_from,
     first_bytes,
     logger,
+    read_headers,
     register_model,
     unexpected_state,
 )
@@ -226,7 +227,6 @@ _SLEEP_TYPE_LOW: Final = SLEEP & 0xFF
 _GET_EAGER_STATE_TYPE_HIGH: Final = GET_EAGER_STATE >> 8
 _GET_EAGER_STATE_TYPE_LOW: Final = GET_EAGER_STATE & 0xFF
 _CALL_HEADERS: Final = header_table(CALL)
-_EMPTY_INPUT_FRAME: Final = encode_frame(INPUT, b"")
 _CLEAR_ALL_STATE_FRAME: Final = encode_frame(CLEAR_ALL_STATE, b"")
 _EMPTY_EAGER_STATE_KEYS_FRAME: Final = encode_frame(GET_EAGER_STATE_KEYS, b"")
 
@@ -988,29 +988,36 @@ class CurrentVM(CoreVM):
             recorded = self._pop(state)
             if recorded[0] != _INPUT_TYPE_HIGH or recorded[1] != _INPUT_TYPE_LOW:  # no field is compared
                 raise type_mismatch("command 0", _command_text(_frame_type(recorded)), _command_text(INPUT))
-            # The usual input command holds only the value (a Value{content}): read it without protobuf.
+            # The usual input command holds the headers and the value (a Value{content}): read
+            # them without protobuf.
             content: bytes | None = None
             size = len(recorded)
-            if 12 <= size < 138 and recorded[8] == 0x72 and recorded[9] == size - 10 and recorded[10] == 0x0A:
+            headers: list[Header] = []
+            position = HEADER_SIZE
+            if size > HEADER_SIZE and recorded[HEADER_SIZE] == 0x0A:
+                read = read_headers(recorded, HEADER_SIZE)
+                if read is None:
+                    position = size + 1  # (not the usual shape: protobuf reads all of it)
+                else:
+                    headers, position = read
+            if position == size:
+                content = b""  # no value
+            elif position == HEADER_SIZE and 12 <= size < 138 and recorded[9] == size - 10:
                 # One-byte lengths: {value: 14 {content: 1}} and nothing else, or not this shape at all.
-                if recorded[11] == size - 12:
+                if recorded[8] == 0x72 and recorded[10] == 0x0A and recorded[11] == size - 12:
                     content = recorded[12:]
-            else:
-                position = wire.content_start(recorded, 0x72, HEADER_SIZE)
+            elif position < size:
+                position = wire.content_start(recorded, 0x72, position)
                 if position == size:
                     content = b""  # Value{}
                 elif position > 0:
                     position = wire.content_start(recorded, 0x0A, position)
                     if position > 0:
                         content = recorded[position:]
-            headers: list[Header] = []
             if content is None:
-                if recorded == _EMPTY_INPUT_FRAME:
-                    content = b""
-                else:
-                    command: v5.InputCommandMessage = _decode(v5.InputCommandMessage, recorded[HEADER_SIZE:])  # type: ignore[assignment]
-                    headers = [Header(header.key, header.value) for header in command.headers]
-                    content = command.value.content
+                command: v5.InputCommandMessage = _decode(v5.InputCommandMessage, recorded[HEADER_SIZE:])  # type: ignore[assignment]
+                headers = [Header(header.key, header.value) for header in command.headers]
+                content = command.value.content
             start = self._start
             assert start is not None
             # V6 carries the seed; V5 derives it from the invocation id.

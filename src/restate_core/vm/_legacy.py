@@ -90,6 +90,7 @@ from ._core import (
     failure_from,
     first_bytes,
     logger,
+    read_headers,
     register_model,
     unexpected_state,
 )
@@ -708,19 +709,25 @@ class LegacyVM(CoreVM):
                 popped = self._write_or_pop(INPUT, _EMPTY_INPUT_FRAME, "sys_input")
                 assert popped is not None
                 recorded = popped
-            # The usual input entry holds only the value: read it without protobuf.
-            is_input = recorded[0] == _INPUT_TYPE_HIGH and recorded[1] == _INPUT_TYPE_LOW
+            # The usual input entry holds the headers and the value: read them without protobuf.
             size = len(recorded)
-            if is_input and 10 <= size < 138 and recorded[8] == 0x72 and recorded[9] == size - 10:
-                value: bytes | None = recorded[10:]  # {value: 14} with a one-byte length
-            else:
-                value = wire.single_field(recorded, 0x72, HEADER_SIZE) if is_input else None
-            if value is not None:
-                headers: list[Header] = []
-            elif recorded == _EMPTY_INPUT_FRAME:
-                value = b""
-                headers = []
-            else:  # the input entry always matches: no field is compared
+            value: bytes | None = None
+            headers: list[Header] = []
+            if recorded[0] == _INPUT_TYPE_HIGH and recorded[1] == _INPUT_TYPE_LOW:
+                position = HEADER_SIZE
+                if size > HEADER_SIZE and recorded[HEADER_SIZE] == 0x0A:
+                    read = read_headers(recorded, HEADER_SIZE)
+                    if read is None:
+                        position = size + 1  # (not the usual shape: protobuf reads all of it)
+                    else:
+                        headers, position = read
+                if position == size:
+                    value = b""  # no value
+                elif position == HEADER_SIZE and 10 <= size < 138 and recorded[8] == 0x72 and recorded[9] == size - 10:
+                    value = recorded[10:]  # {value: 14} with a one-byte length
+                elif position < size:
+                    value = wire.single_field(recorded, 0x72, position)
+            if value is None:  # the input entry always matches: no field is compared
                 entry: Any = self._check_replayed(INPUT, recorded, _EMPTY_INPUT_FRAME)
                 headers = [Header(header.key, header.value) for header in entry.headers]
                 value = entry.value
