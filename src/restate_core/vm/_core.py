@@ -46,6 +46,7 @@ __all__ = [
     "Failed",
     "Related",
     "Suspended",
+    "input_headers",
     "logger",
     "negotiate",
     "read_headers",
@@ -184,6 +185,16 @@ def read_headers(data: bytes, position: int) -> tuple[list[Header], int] | None:
         append(header)
         position = end
     return headers, position
+
+
+def input_headers(frame: bytes) -> tuple[list[Header], int]:
+    """The headers of an input entry or command ``frame`` (whole, header included) and where
+    they end; the position is past the frame's end when they are not the usual shape (see
+    ``read_headers``)."""
+    if len(frame) > HEADER_SIZE and frame[HEADER_SIZE] == 0x0A:
+        read = read_headers(frame, HEADER_SIZE)
+        return read if read is not None else ([], len(frame) + 1)
+    return [], HEADER_SIZE
 
 
 def _header(encoded: bytes) -> Header | None:

@@ -97,8 +97,8 @@ from ._core import (
     decode_body,
     failure_from,
     first_bytes,
+    input_headers,
     logger,
-    read_headers,
     register_model,
     unexpected_state,
 )
@@ -992,14 +992,7 @@ class CurrentVM(CoreVM):
             # them without protobuf.
             content: bytes | None = None
             size = len(recorded)
-            headers: list[Header] = []
-            position = HEADER_SIZE
-            if size > HEADER_SIZE and recorded[HEADER_SIZE] == 0x0A:
-                read = read_headers(recorded, HEADER_SIZE)
-                if read is None:
-                    position = size + 1  # (not the usual shape: protobuf reads all of it)
-                else:
-                    headers, position = read
+            headers, position = input_headers(recorded)  # (past the end if unusual: protobuf reads it)
             if position == size:
                 content = b""  # no value
             elif position == HEADER_SIZE and 12 <= size < 138 and recorded[9] == size - 10:

@@ -89,8 +89,8 @@ from ._core import (
     decode_body,
     failure_from,
     first_bytes,
+    input_headers,
     logger,
-    read_headers,
     register_model,
     unexpected_state,
 )
@@ -714,13 +714,7 @@ class LegacyVM(CoreVM):
             value: bytes | None = None
             headers: list[Header] = []
             if recorded[0] == _INPUT_TYPE_HIGH and recorded[1] == _INPUT_TYPE_LOW:
-                position = HEADER_SIZE
-                if size > HEADER_SIZE and recorded[HEADER_SIZE] == 0x0A:
-                    read = read_headers(recorded, HEADER_SIZE)
-                    if read is None:
-                        position = size + 1  # (not the usual shape: protobuf reads all of it)
-                    else:
-                        headers, position = read
+                headers, position = input_headers(recorded)  # (past the end if unusual: protobuf reads it)
                 if position == size:
                     value = b""  # no value
                 elif position == HEADER_SIZE and 10 <= size < 138 and recorded[8] == 0x72 and recorded[9] == size - 10:
