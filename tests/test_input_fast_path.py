@@ -197,3 +197,42 @@ def test_input_with_headers_read_as_protobuf_reads_it(
     got = vm.sys_input()
     assert [(h.key, h.value) for h in got.headers] == pairs
     assert (got.input, got.invocation_id, got.key) == (value, "inv", "k")
+
+
+# ---- a journal sent one message a chunk ----
+
+
+@given(st.sampled_from(VERSIONS), st.integers(0, 40))
+def test_a_journal_message_over_the_size_limit_fails_as_through_the_decoder(version: Version, size: int) -> None:
+    from restate_core.protocol import Decoder
+
+    if version.is_legacy:
+        start: object = v2.StartMessage(id=b"id", debug_id="inv", known_entries=2)
+        messages = [v2.InputEntryMessage(), v2.SetStateEntryMessage(key=b"k", value=b"v" * size)]
+    else:
+        start = v5.StartMessage(id=b"id", debug_id="inv", known_entries=3)
+        messages = [
+            v5.InputCommandMessage(),
+            v5.SetStateCommandMessage(key=b"k", value=v5.Value(content=b"v" * size)),
+            notification(RUN, completion_id=1, value=b"v" * size),
+        ]
+
+    def run(wrap: type) -> tuple[object, bytes]:
+        vm = CoreVM([("content-type", version.content_type)])
+        vm.notify_input(encode_input(version, [start]))
+        vm._decoder = Decoder(max_message_size=20)  # (the VM's own limit is 32 MiB)
+        for message in messages:
+            vm.notify_input(wrap(encode_input(version, [message])))
+        try:
+            observed: object = vm.is_ready_to_execute()
+        except VMError as error:
+            observed = error.code
+        output = b""
+        while chunk := vm.take_output():
+            output += chunk
+        return observed, output
+
+    bytes_way = run(bytes)
+    assert bytes_way == run(memoryview)
+    over = any(len(encode_input(version, [message])) - 8 > 20 for message in messages)
+    assert (bytes_way[0] == 571) == over

@@ -161,6 +161,11 @@ def test_vm_output_is_independent_of_chunking(
     # journal behind it); other buffers go through the decoder, frame by frame: the same VM.
     assert whole == run([memoryview(data)])
     assert run(_chunks(data, cuts)) == run([memoryview(chunk) for chunk in _chunks(data, cuts)])
+    # A runtime in request-response mode sends one message a chunk: bytes chunks that are one
+    # whole journal message are taken as they are.
+    frames = Decoder().feed(data)
+    assert whole == run(frames)
+    assert whole == run([memoryview(frame) for frame in frames])
 
 
 # ---- garbage in: only VMError / SuspendedError out, one ErrorMessage, EOF ----

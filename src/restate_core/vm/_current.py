@@ -496,6 +496,8 @@ class CurrentVM(CoreVM):
         # handler runs or replays), up to the first frame that is anything else.
         state = self._state
         if state.__class__ is not Processing and state.__class__ is not Replaying:
+            if state.__class__ is WaitingReplayEntries:
+                return self._replay_chunk(state, buffer)
             return 0
         size = len(buffer)
         limit = self._decoder._max
@@ -511,6 +513,27 @@ class CurrentVM(CoreVM):
             self._file(fast)
             offset = end
         return offset
+
+    def _replay_chunk(self, state: WaitingReplayEntries, buffer: bytes) -> int:
+        # A chunk that is one whole command or usual notification of the journal (a runtime in
+        # request-response mode sends it so, one message a chunk), taken as it is; else 0.
+        size = len(buffer)
+        if size < HEADER_SIZE or size != HEADER_SIZE + _unpack_length_from(buffer, 4)[0]:
+            return 0
+        if size - HEADER_SIZE > self._decoder._max:
+            return 0
+        head = buffer[0]
+        if 0x04 <= head <= 0x7F:
+            state.commands.append(buffer)
+        elif 0x80 <= head <= 0xFB:
+            fast = _completion_notification(buffer, HEADER_SIZE, size)
+            if fast is None:
+                return 0
+            self._queue.append(fast)  # ahead of its command: queued (see _file)
+        else:
+            return 0
+        self._count_replay_message(state)
+        return size
 
     def _on_frames(self, frames: list[bytes]) -> None:
         position = 0

@@ -396,6 +396,8 @@ class LegacyVM(CoreVM):
         # handler runs or replays), up to the first frame that is anything else. (Neither
         # changes the state.)
         if self._state.__class__ is not Processing and self._state.__class__ is not Replaying:
+            if self._state.__class__ is WaitingReplayEntries:
+                return self._replay_chunk(self._state.entries, buffer)
             return 0
         size = len(buffer)
         limit = self._decoder._max
@@ -415,6 +417,19 @@ class LegacyVM(CoreVM):
                 break
             offset = end
         return offset
+
+    def _replay_chunk(self, entries: deque[bytes], buffer: bytes) -> int:
+        # A chunk that is one whole journal entry (a runtime in request-response mode sends
+        # them so, one a chunk), taken as it is; else 0.
+        size = len(buffer)
+        if size < HEADER_SIZE or size != HEADER_SIZE + _unpack_length_from(buffer, 4)[0]:
+            return 0
+        if not buffer[0] & 0xFC or size - HEADER_SIZE > self._decoder._max:
+            return 0  # (not an entry: types 0x0400 and up)
+        entries.append(buffer)
+        if len(entries) == self._known:
+            self._set_state(Replaying(entries))
+        return size
 
     def _on_frames(self, frames: list[bytes]) -> None:
         position = 0
