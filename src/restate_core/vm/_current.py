@@ -1062,11 +1062,15 @@ class CurrentVM(CoreVM):
                 state.first_entry = False
             else:
                 recorded = self._pop(state)  # type: ignore[arg-type]
-                value = _recorded_eager_state(recorded, key_bytes)
-                if value is not None:
-                    self._ready[completion_id] = value
+                if known is not UNKNOWN and recorded == wire.v5_get_eager_state_frame(key_bytes, known):  # type: ignore[arg-type]
+                    # The value read then is the value now (the usual while streaming).
+                    self._ready[completion_id] = VOID if known is None else new_success(known)  # type: ignore[arg-type]
                 else:
-                    self._replay_get_state(recorded, key_bytes, completion_id)
+                    value = _recorded_eager_state(recorded, key_bytes)
+                    if value is not None:
+                        self._ready[completion_id] = value
+                    else:
+                        self._replay_get_state(recorded, key_bytes, completion_id)
             handle = self._next_handle
             self._next_handle = handle + 1
             self._handles[handle] = completion_id
