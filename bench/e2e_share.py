@@ -145,12 +145,14 @@ def main() -> None:
         print("| HTTP | core | invocations/s | endpoint CPU per invocation | in the VM | VM share | VM calls each |")
         print("|---|---|---:|---:|---:|---:|---:|")
         notes = []
+        failed = 0
         for version in versions:
             in_vm = []
             for core, python in cores:
                 row = measure(ns, version, args.invocations, args.concurrency, python)
                 if row["failed"]:
-                    print(f"warning: {row['failed']} invocations failed", file=sys.stderr)
+                    print(f"error: {row['failed']} invocations failed", file=sys.stderr)
+                    failed += row["failed"]
                 print(
                     f"| {row['http']} | {core} | {row['invocations'] / row['seconds']:,.0f} "
                     f"| {row['cpu_us_per_invocation']:,.0f} us | {row['vm_us_per_invocation']:,.1f} us "
@@ -168,6 +170,8 @@ def main() -> None:
         print("\n".join(notes))
     finally:
         ns.close()
+    if failed:
+        sys.exit(1)  # (the figures stand, but something is broken)
 
 
 if __name__ == "__main__":
