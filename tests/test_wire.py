@@ -646,6 +646,8 @@ headers_like = st.one_of(
 
 @given(headers_like)
 @example(b"\x0a\x03\x0a\x01\xff")  # a key that is not UTF-8
+@example(b"\x0a\x05\x0a\x03\xed\xa0\x80")  # a surrogate, encoded: not UTF-8 either
+@example(b"\x0a\x04\x12\x02\xc0\x80")  # an overlong encoding
 @example(b"\x0a\x04\x12\x01v\x00")  # a byte after the value
 @example(b"\x0a\x02\x12\x01")  # a value longer than its header
 @example(b"\x0a\x04\x12\x00\x0a\x00")  # the value before the key
