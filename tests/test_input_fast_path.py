@@ -35,7 +35,9 @@ def raw(message_type: int, body: bytes) -> bytes:
 
 def _v2_message(draw: st.DrawFn, entries: int) -> bytes:
     index = draw(st.integers(0, entries + 2))
-    kind = draw(st.sampled_from(["value", "empty", "failure", "ack", "garbage", "other"]))
+    kind = draw(st.sampled_from(["value", "empty", "failure", "ack", "garbage", "near", "other"]))
+    if kind == "near":
+        return raw(0x0001, _near_usual_completion(draw, index))
     if kind == "value":
         message = v2.CompletionMessage(entry_index=index, value=draw(payloads))
     elif kind == "empty":
@@ -55,7 +57,9 @@ def _v2_message(draw: st.DrawFn, entries: int) -> bytes:
 
 def _v5_message(draw: st.DrawFn, completion_ids: int) -> bytes:
     completion_id = draw(st.integers(0, completion_ids + 2))
-    kind = draw(st.sampled_from(["value", "void", "failure", "invocation id", "signal", "garbage", "other"]))
+    kind = draw(st.sampled_from(["value", "void", "failure", "invocation id", "signal", "garbage", "near", "other"]))
+    if kind == "near":
+        return raw(draw(st.sampled_from([SLEEP, RUN, CALL])), _near_usual(draw, completion_id))
     if kind == "value":
         frame = notification(draw(st.sampled_from([CALL, RUN])), completion_id=completion_id, value=draw(payloads))
     elif kind == "void":
@@ -71,6 +75,41 @@ def _v5_message(draw: st.DrawFn, completion_ids: int) -> bytes:
     else:  # a command: not allowed here
         return encode_input(Version.V6, [v5.SleepCommandMessage(wake_up_time=5, result_completion_id=1)])
     return encode_input(Version.V6, [frame])
+
+
+def _near_usual(draw: st.DrawFn, completion_id: int) -> bytes:
+    """A notification body of one of the usual shapes, {completion_id, value: Value{content}} or
+    {completion_id, void} with one-byte lengths, as it is or with one byte set, inserted or
+    dropped anywhere: the shapes the reader must tell from the usual ones."""
+    if draw(st.booleans()):
+        content = draw(st.binary(max_size=10))
+        body = bytes([0x08, completion_id & 0x7F, 0x2A, len(content) + 2, 0x0A, len(content)]) + content
+    else:
+        body = bytes([0x08, completion_id & 0x7F, 0x22, 0x00])
+    return _changed(draw, body)
+
+
+def _near_usual_completion(draw: st.DrawFn, index: int) -> bytes:
+    """The same for a V1/V2 CompletionMessage: {entry_index, value} or {entry_index, empty}."""
+    if draw(st.booleans()):
+        value = draw(st.binary(max_size=10))
+        body = bytes([0x08, index & 0x7F, 0x72, len(value)]) + value
+    else:
+        body = bytes([0x08, index & 0x7F, 0x6A, 0x00])
+    return _changed(draw, body)
+
+
+def _changed(draw: st.DrawFn, body: bytes) -> bytes:
+    position = draw(st.integers(0, len(body)))
+    byte = bytes([draw(st.sampled_from([0x00, 0x01, 0x02, 0x08, 0x0A, 0x0C, 0x22, 0x2A, 0x7F, 0x80, 0x81, 0xFF]))])
+    change = draw(st.sampled_from(["none", "set", "insert", "drop"]))
+    if change == "set" and position < len(body):
+        body = body[:position] + byte + body[position + 1 :]
+    elif change == "insert":
+        body = body[:position] + byte + body[position:]
+    elif change == "drop":
+        body = body[:position] + body[position + 1 :]
+    return body
 
 
 @st.composite
@@ -155,6 +194,37 @@ def _chunks(data: bytes, cuts: list[int]) -> list[bytes]:
         0,
     )
 )
+# V1/V2, near the usual completions: more after the value; more after empty; empty whose length
+# byte says 1; an empty failure; entry index 129 + 0x6A * 128, or + 0x72 * 128; {2: 1, empty}
+# (entry index 0); a usual body in a frame that is not a control message (0x0401).
+@example((Version.V2, ["sleep", "sleep"], raw(0x0001, b"\x08\x01\x72\x01x\x08\x02"), [], 0))
+@example((Version.V2, ["sleep", "sleep"], raw(0x0001, b"\x08\x01\x6a\x00\x08\x02"), [], 0))
+@example((Version.V2, ["sleep"], raw(0x0001, b"\x08\x01\x6a\x01"), [], 0))
+@example((Version.V2, ["sleep"], raw(0x0001, b"\x08\x01\x7a\x00"), [], 0))
+@example((Version.V2, ["sleep"] * 130, raw(0x0001, b"\x08\x81\x6a\x00"), [], 128))
+@example((Version.V2, ["sleep"] * 130, raw(0x0001, b"\x08\x81\x72\x01x"), [], 128))
+@example((Version.V2, ["sleep"], raw(0x0001, b"\x10\x01\x6a\x00"), [], 0))
+@example((Version.V2, ["sleep"], raw(0x0401, b"\x08\x01\x6a\x00"), [], 0))
+# Near the usual shapes (_read_in_place reads the first bytes of a body ahead of its checks):
+# Value{} (no content field), last in its chunk;
+@example((Version.V6, ["run"], raw(RUN, b"\x08\x01\x2a\x00"), [], 0))
+# Value{content: "", 2: 5}: content's length byte is not the rest of the Value;
+@example((Version.V6, ["run"], raw(RUN, b"\x08\x01\x2a\x04\x0a\x00\x10\x05"), [], 0))
+# Value{2: "x"}: not the content field;
+@example((Version.V6, ["run"], raw(RUN, b"\x08\x01\x2a\x03\x12\x01x"), [], 0))
+# {completion_id: 1, value: Value{content: "x"}, completion_id: 2}: more after the value;
+@example((Version.V6, ["run", "run"], raw(RUN, b"\x08\x01\x2a\x03\x0a\x01x\x08\x02"), [], 0))
+# void whose length byte says 1 with nothing behind it;
+@example((Version.V6, ["sleep"], raw(SLEEP, b"\x08\x01\x22\x01"), [], 0))
+# completion id 129 + 0x22 * 128 (a two-byte varint whose second byte looks like the void tag);
+@example((Version.V6, ["sleep"] * 130, raw(SLEEP, b"\x08\x81\x22\x00"), [], 128))
+# void, then more: {completion_id: 1, void, completion_id: 2};
+@example((Version.V6, ["sleep", "sleep"], raw(SLEEP, b"\x08\x01\x22\x00\x08\x02"), [], 0))
+# {signal_id: 1, void}: the cancel signal, not completion 1;
+@example((Version.V6, ["sleep"], raw(SLEEP, b"\x10\x01\x22\x00"), [], 0))
+# a usual body in a frame that is not a notification: a command (0x0C00), type 0xFC01.
+@example((Version.V6, ["sleep"], raw(0x0C00, b"\x08\x01\x22\x00"), [], 0))
+@example((Version.V6, ["sleep"], raw(0xFC01, b"\x08\x01\x22\x00"), [], 0))
 def test_completions_read_in_the_chunk_match_the_general_way(
     scenario: tuple[Version, list[str], bytes, list[int], int],
 ) -> None:
@@ -236,3 +306,35 @@ def test_a_journal_message_over_the_size_limit_fails_as_through_the_decoder(vers
     assert bytes_way == run(memoryview)
     over = any(len(encode_input(version, [message])) - 8 > 20 for message in messages)
     assert (bytes_way[0] == 571) == over
+
+
+@given(st.sampled_from(VERSIONS), st.integers(0, 40))
+def test_a_completion_over_the_size_limit_fails_as_through_the_decoder(version: Version, size: int) -> None:
+    from restate_core.protocol import Decoder
+
+    if version.is_legacy:
+        completion = encode_input(version, [v2.CompletionMessage(entry_index=1, value=b"v" * size)])
+    else:
+        completion = encode_input(version, [notification(RUN, completion_id=1, value=b"v" * size)])
+
+    def run(wrap: type) -> object:
+        vm = CoreVM([("content-type", version.content_type)])
+        start = (v2 if version.is_legacy else v5).StartMessage(id=b"id", debug_id="inv", known_entries=1)
+        vm.notify_input(
+            encode_input(version, [start, v2.InputEntryMessage() if version.is_legacy else v5.InputCommandMessage()])
+        )
+        assert vm.is_ready_to_execute()
+        vm.sys_input()
+        vm.sys_run_enter("r")
+        handle = vm.sys_run_exit(Success(b"ran"), RetryPolicy.infinite())
+        vm._decoder = Decoder(max_message_size=20)  # (the VM's own limit is 32 MiB)
+        vm.notify_input(wrap(completion))
+        try:
+            vm.notify_await_point(handle)
+            return vm.take_async_result(handle)
+        except VMError as error:
+            return error.code
+
+    bytes_way = run(bytes)
+    assert bytes_way == run(memoryview)
+    assert (bytes_way == 571) == (len(completion) - 8 > 20)

@@ -39,6 +39,7 @@ call this invocation started.
 from __future__ import annotations
 
 import re
+import struct
 from collections import deque
 from datetime import timedelta
 from itertools import islice
@@ -61,6 +62,8 @@ from .._values import (
     Success,
     Target,
     Value,
+    _object_new,
+    _set_success_value,
     new_executed,
     new_input,
     new_success,
@@ -242,6 +245,8 @@ def _command_text(ty: int) -> str:
 
 #: By the first byte of a frame's header: 1 for a command (types 0x0400-0x7FFF).
 _COMMAND_HEADS: Final = bytes(0x04 <= head <= 0x7F for head in range(256))
+#: A frame's first byte and length, then the first four bytes of its body.
+_NOTIFICATION_START: Final = struct.Struct(">BxxxIBBBB").unpack_from
 
 
 def _frame_type(frame: bytes) -> int:
@@ -501,16 +506,48 @@ class CurrentVM(CoreVM):
             return 0
         size = len(buffer)
         limit = self._decoder._max
+        next_id = self._next_completion_id
+        processing = state.__class__ is Processing
+        ready = self._ready
+        queue = self._queue
         offset = 0
-        while offset + HEADER_SIZE <= size and 0x80 <= buffer[offset] <= 0xFB:
-            length = _unpack_length_from(buffer, offset + 4)[0]
+        # (A notification body shorter than 4 bytes is never one of the usual shapes.)
+        while offset + 12 <= size:
+            head, length, field, completion_id, tag, inner = _NOTIFICATION_START(buffer, offset)
+            if head < 0x80 or head > 0xFB:
+                break
             end = offset + HEADER_SIZE + length
             if end > size or length > limit:
                 break
-            fast = _completion_notification(buffer, offset + HEADER_SIZE, end)
-            if fast is None or (state.__class__ is Processing and fast[0] >= self._next_completion_id):
-                break  # (for the latter, an error: the general way reports it)
-            self._file(fast)
+            value: Value | str
+            usual = field == 0x08 and completion_id < 0x80  # {completion_id: 1} in one byte, first
+            if (
+                usual
+                and tag == 0x2A
+                and inner == length - 4
+                and inner >= 2
+                and buffer[offset + 12] == 0x0A
+                and buffer[offset + 13] == inner - 2
+            ):
+                # The commonest: {completion_id, value: Value{content}}, every length one byte. (A
+                # length byte of 0x80 or more never equals length - 4: it starts a longer varint.)
+                value = _object_new(Success)  # new_success, inlined
+                _set_success_value(value, buffer[offset + 14 : end])
+            elif usual and tag == 0x22 and length == 4 and not inner:  # {completion_id, void}
+                value = VOID
+            else:
+                fast = _completion_notification(buffer, offset + HEADER_SIZE, end)
+                if fast is None:
+                    break
+                completion_id, value = fast
+            if completion_id >= next_id:
+                if processing:
+                    break  # an error: the general way reports it
+                queue.append((completion_id, value))
+            elif queue or completion_id in ready:  # _file, inlined
+                queue.append((completion_id, value))
+            else:
+                ready[completion_id] = value
             offset = end
         return offset
 

@@ -30,6 +30,7 @@ relative to the entries they complete, and ignored once the output closed.
 from __future__ import annotations
 
 import re
+import struct
 from collections import deque
 from datetime import timedelta
 from itertools import islice
@@ -52,6 +53,8 @@ from .._values import (
     Success,
     Target,
     Value,
+    _object_new,
+    _set_success_value,
     new_executed,
     new_input,
     new_success,
@@ -193,6 +196,9 @@ _NOT_AN_ENTRY: Final = re.compile(rb"[\x00-\x03]")
 #: By the first byte of a frame's header: 1 for a journal entry (types 0x0400-0xFFFF, custom ones too).
 _ENTRY_HEADS: Final = bytes(head >= 0x04 for head in range(256))
 _RUN_HIGH: Final = RUN >> 8
+#: A frame's first two bytes and its length (a control message: the first byte is 0).
+_CONTROL_HEADER: Final = struct.Struct(">BBxxI").unpack_from
+_FOUR_BYTES: Final = struct.Struct(">BBBB").unpack_from
 _RUN_LOW: Final = RUN & 0xFF
 
 
@@ -401,16 +407,35 @@ class LegacyVM(CoreVM):
             return 0
         size = len(buffer)
         limit = self._decoder._max
+        pending = self._pending
+        ready = self._ready
         offset = 0
-        while offset + HEADER_SIZE <= size and not buffer[offset]:
-            kind = buffer[offset + 1]
-            length = _unpack_length_from(buffer, offset + 4)[0]
+        while offset + HEADER_SIZE <= size:
+            high, kind, length = _CONTROL_HEADER(buffer, offset)
             end = offset + HEADER_SIZE + length
-            if end > size or length > limit:
+            if high or end > size or length > limit:
                 break
             if kind == COMPLETION:
-                usual = _completion_at(buffer, offset + HEADER_SIZE, end)
-                self._on_completion(*(usual or _completion(buffer[offset + HEADER_SIZE : end])))
+                value: Value
+                field = 0
+                if length >= 4:
+                    field, index, tag, inner = _FOUR_BYTES(buffer, offset + HEADER_SIZE)
+                # {entry_index: 1} in one byte, then the result with a one-byte length (a length
+                # byte of 0x80 or more never equals length - 4: it starts a longer varint).
+                if field == 0x08 and index < 0x80 and inner == length - 4 and tag == 0x72:  # 14: value
+                    value = _object_new(Success)  # new_success, inlined
+                    _set_success_value(value, buffer[offset + 12 : end])
+                elif field == 0x08 and index < 0x80 and length == 4 and tag == 0x6A and not inner:  # 13: empty
+                    value = VOID
+                else:
+                    index, value = _completion_at(buffer, offset + HEADER_SIZE, end) or _completion(
+                        buffer[offset + HEADER_SIZE : end]
+                    )
+                if pending.get(index) == _AS_VALUE:  # awaited as it is: _on_completion's usual case
+                    del pending[index]
+                    ready[index] = value
+                else:
+                    self._on_completion(index, value)
             elif kind == ENTRY_ACK and length == 2 and buffer[end - 2] == 0x08 and buffer[end - 1] < 0x80:
                 self._notify_ack(buffer[end - 1])
             else:
