@@ -12,6 +12,7 @@ from __future__ import annotations
 import struct
 from datetime import timedelta
 
+import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -338,3 +339,40 @@ def test_a_completion_over_the_size_limit_fails_as_through_the_decoder(version: 
     bytes_way = run(bytes)
     assert bytes_way == run(memoryview)
     assert (bytes_way == 571) == (len(completion) - 8 > 20)
+
+
+# ---- the StartMessage and the journal behind it, cut in two anywhere ----
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=str)
+def test_a_start_message_cut_anywhere_gives_the_same_invocation(version: Version) -> None:
+    # A chunk that begins with a StartMessage is read in place only when nothing is pending:
+    # the rest of a cut StartMessage may itself look like the start of a frame (here, where it
+    # cuts the invocation id's zeros: type 0, then a small length).
+    proto = v2 if version.is_legacy else v5
+    start = proto.StartMessage(id=bytes(12), debug_id="inv", known_entries=2, key="k")
+    if version.is_legacy:
+        journal: list[object] = [v2.InputEntryMessage(value=b"in"), v2.SleepEntryMessage(wake_up_time=5)]
+    else:
+        journal = [v5.InputCommandMessage(value=v5.Value(content=b"in")), v5.SleepCommandMessage(wake_up_time=5)]
+    data = encode_input(version, [start, *journal])
+
+    def run(chunks: list[bytes]) -> object:
+        vm = CoreVM([("content-type", version.content_type)], clock=lambda: 1000.0)
+        for chunk in chunks:
+            vm.notify_input(chunk)
+        vm.notify_input_closed()
+        try:
+            observed: object = (vm.is_ready_to_execute(), vm.sys_input())
+            vm.sys_sleep(timedelta(seconds=5))
+        except VMError as error:
+            observed = error.code
+        output = b""
+        while piece := vm.take_output():
+            output += piece
+        return observed, output
+
+    whole = run([data])
+    assert whole[0] != 571 and whole[0] != 500
+    for cut in range(1, len(data)):
+        assert run([data[:cut], data[cut:]]) == whole, cut

@@ -297,6 +297,12 @@ class CoreVM:
     _input_closed: bool
     _eager: EagerState
     _debug: bool
+    #: Set by each model: the classes its StartMessage is read as (see ``_on_start``), the
+    #: error code of a malformed one, and the state that waits for the journal behind it.
+    _START_VIEW: ClassVar[Any]
+    _START_MESSAGE: ClassVar[type[Message]]
+    _START_ERROR: ClassVar[int]
+    _WAITING_REPLAY: ClassVar[type[Any]]
     #: The StartMessage (once received), and its known_entries.
     _start: Any
     _known: int
@@ -377,22 +383,26 @@ class CoreVM:
     def _error_frame(self, error: VMError, next_retry_delay: timedelta | None, related: Related) -> bytes:
         raise NotImplementedError
 
-    def _begin(self, view_class: Any, message_class: type[Message], frame: bytes | memoryview, error_code: int) -> None:
-        """Decode the StartMessage ``frame`` and set up what it carries: the eager state, and how
-        many journal messages follow (``VMError`` with ``error_code`` if it is malformed).
+    def _on_start(self, buffer: bytes, end: int) -> None:
+        """Decode the StartMessage that is ``buffer[:end]`` (header included) and set up what it
+        carries: the eager state, and how many journal messages follow; then wait for them.
+        ``VMError`` with the model's ``_START_ERROR`` code if it is malformed.
 
-        It is read as ``view_class`` (protocol/_start_view.py), whose eager state is a map to
-        look values up in; only if that fails or drops a state entry, as the declared
-        ``message_class``, which tells a malformed message from a state key that is not UTF-8
+        It is read as the model's ``_START_VIEW`` (protocol/_start_view.py), whose eager state is
+        a map to look values up in; only if that fails or drops a state entry, as the declared
+        ``_START_MESSAGE``, which tells a malformed message from a state key that is not UTF-8
         (each its own error)."""
         # A large body (eager state) is parsed in place: copying it out would double its memory.
-        body = frame[HEADER_SIZE:] if len(frame) < _PARSE_IN_PLACE else memoryview(frame)[HEADER_SIZE:]
-        # Without the byte that starts field 4 anywhere in the frame, the state map is empty. (A
-        # large frame still in its chunk is not searched: it is a memoryview, and nearly always
-        # holds a state map anyway.)
-        has_state = frame.__class__ is memoryview or _STATE_MAP_TAG in frame or _STATE_MAP_TAG_LONG in frame
+        # Without the byte that starts field 4 anywhere in a small body, the state map is empty.
+        # (A large body is not searched: it nearly always holds a state map anyway.)
+        if end < _PARSE_IN_PLACE:
+            body: bytes | memoryview = buffer[HEADER_SIZE:end]
+            has_state = _STATE_MAP_TAG in body or _STATE_MAP_TAG_LONG in body
+        else:
+            body = memoryview(buffer)[HEADER_SIZE:end]
+            has_state = True
         try:
-            start: Any = view_class.FromString(body)
+            start: Any = self._START_VIEW.FromString(body)
         except PARSE_ERRORS:
             start = None
         if start is not None and has_state and len(UnknownFieldSet(start)):
@@ -400,10 +410,13 @@ class CoreVM:
             # declare) as an unknown field instead: then only the declared message has every entry.
             start = None
         if start is None:
+            message_class = self._START_MESSAGE
             try:
                 start = message_class.FromString(body)  # type: ignore[arg-type]  # (any buffer will do)
             except PARSE_ERRORS as error:
-                raise VMError(error_code, f"cannot decode protocol message {message_class.__name__}: {error}") from None
+                raise VMError(
+                    self._START_ERROR, f"cannot decode protocol message {message_class.__name__}: {error}"
+                ) from None
             self._start = start
             self._eager.load(start.state_map, start.partial_state)  # raises for a key that is not UTF-8
         else:
@@ -423,6 +436,9 @@ class CoreVM:
                 len(start.state_map),
                 start.partial_state,
             )
+            self._set_state(self._WAITING_REPLAY())
+        else:
+            self._state = self._WAITING_REPLAY()
 
     def _give_up_or_retry(
         self, failure: Failure, attempt: timedelta, so_far: EntryRetryInfo, policy: RetryPolicy, related: Related
@@ -441,10 +457,6 @@ class CoreVM:
 
     def _on_frames(self, frames: list[bytes]) -> None:
         """Handle input messages, whole frames (header included), in order."""
-        raise NotImplementedError
-
-    def _on_start(self, frame: bytes | memoryview) -> None:
-        """Handle the StartMessage ``frame`` (also a memoryview into the chunk it came in)."""
         raise NotImplementedError
 
     def _on_input_closed(self) -> None:
@@ -508,14 +520,11 @@ class CoreVM:
         ):
             decoder = self._decoder
             size = len(buffer)
-            if not decoder.buffered():
+            if decoder._offset == len(decoder._buffer):  # nothing pending
                 end: int = HEADER_SIZE + _unpack_length_from(buffer, 4)[0]
-                if end <= size and end - HEADER_SIZE <= decoder.max_message_size:
-                    if end == size:
-                        self._on_start(buffer)
-                        return end
-                    self._on_start(buffer[:end] if end < _PARSE_IN_PLACE else memoryview(buffer)[:end])
-                    return self._journal_in_place(buffer, end)
+                if end <= size and end - HEADER_SIZE <= decoder._max:
+                    self._on_start(buffer, end)
+                    return end if end == size else self._journal_in_place(buffer, end)
         return 0
 
     def _journal_in_place(self, buffer: bytes, offset: int) -> int:

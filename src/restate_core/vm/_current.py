@@ -442,6 +442,11 @@ class CurrentVM(CoreVM):
         "_run_commands",
     )
 
+    _START_VIEW = START_VIEW_V5
+    _START_MESSAGE = v5.StartMessage
+    _START_ERROR = PROTOCOL_VIOLATION
+    _WAITING_REPLAY = WaitingReplayEntries
+
     def _setup(self) -> None:
         self._state: object = WAITING_START
         # The journal position: the last command created (-1: none yet).
@@ -622,10 +627,6 @@ class CurrentVM(CoreVM):
                         # the journal behind it is taken in.
                         frames[position - 1] = RELEASED_FRAME
 
-    def _on_start(self, frame: bytes | memoryview) -> None:
-        self._begin(START_VIEW_V5, v5.StartMessage, frame, PROTOCOL_VIOLATION)
-        self._set_state(WaitingReplayEntries())
-
     def _journal_in_place(self, buffer: bytes, offset: int) -> int:
         # Whole commands, sliced straight from the chunk; a notification (or anything else) and
         # what follows it go through the decoder.
@@ -646,7 +647,7 @@ class CurrentVM(CoreVM):
         elif message_type == START:
             if state.__class__ is not WaitingStart:
                 raise VMError(PROTOCOL_VIOLATION, f"Unexpected StartMessage in state {type(state).name}")  # type: ignore[attr-defined]
-            self._on_start(frame)
+            self._on_start(frame, len(frame))
         elif message_type in (SUSPENSION, ERROR, END, PROPOSE_RUN_COMPLETION) or message_type >= 0xFC00:
             raise VMError(
                 PROTOCOL_VIOLATION, f"Expected incoming message to be an entry, got type 0x{message_type:04X}"

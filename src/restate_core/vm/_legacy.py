@@ -358,6 +358,11 @@ class LegacyVM(CoreVM):
         "_waiting_ack",
     )
 
+    _START_VIEW = START_VIEW_V2
+    _START_MESSAGE = v2.StartMessage
+    _START_ERROR = INTERNAL  # (500, as the protocol's original core)
+    _WAITING_REPLAY = WaitingReplayEntries
+
     def _setup(self) -> None:
         self._state: object = WAITING_START
         # The journal position: the last entry created (-1: none yet).
@@ -498,10 +503,6 @@ class LegacyVM(CoreVM):
                     # the journal behind it is taken in.
                     frames[position - 1] = RELEASED_FRAME
 
-    def _on_start(self, frame: bytes | memoryview) -> None:
-        self._begin(START_VIEW_V2, v2.StartMessage, frame, INTERNAL)
-        self._set_state(WaitingReplayEntries())
-
     def _journal_in_place(self, buffer: bytes, offset: int) -> int:
         # Whole journal entries, sliced straight from the chunk; anything else and what follows
         # it go through the decoder.
@@ -542,7 +543,7 @@ class LegacyVM(CoreVM):
         elif message_type == START:
             if state.__class__ is not WaitingStart:
                 raise VMError(PROTOCOL_VIOLATION, f"Unexpected StartMessage in state {type(state).name}")  # type: ignore[attr-defined]
-            self._on_start(frame)
+            self._on_start(frame, len(frame))
         elif message_type in _CONTROL_MESSAGES_WE_SEND:
             raise VMError(PROTOCOL_VIOLATION, "Expected input message to be entry")
         else:
