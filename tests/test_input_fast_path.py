@@ -164,10 +164,15 @@ def observe(version: Version, operations: list[str], chunks: list[bytes], awaite
         seen.append(("error", error.code, error.message))
     except SuspendedError:
         seen.append("suspended")
+    return seen, drained(vm), vm.take_output() is None  # (None: the output is closed)
+
+
+def drained(vm: CoreVM) -> bytes:
+    """Everything the VM has written so far."""
     output = b""
     while piece := vm.take_output():
         output += piece
-    return seen, output, vm.take_output() is None  # (None: the output is closed)
+    return output
 
 
 def _chunks(data: bytes, cuts: list[int]) -> list[bytes]:
@@ -298,10 +303,7 @@ def test_a_journal_message_over_the_size_limit_fails_as_through_the_decoder(vers
             observed: object = vm.is_ready_to_execute()
         except VMError as error:
             observed = error.code
-        output = b""
-        while chunk := vm.take_output():
-            output += chunk
-        return observed, output
+        return observed, drained(vm)
 
     bytes_way = run(bytes)
     assert bytes_way == run(memoryview)
@@ -367,10 +369,7 @@ def test_a_start_message_cut_anywhere_gives_the_same_invocation(version: Version
             vm.sys_sleep(timedelta(seconds=5))
         except VMError as error:
             observed = error.code
-        output = b""
-        while piece := vm.take_output():
-            output += piece
-        return observed, output
+        return observed, drained(vm)
 
     whole = run([data])
     assert whole[0] != 571 and whole[0] != 500
