@@ -375,3 +375,30 @@ def test_a_start_message_cut_anywhere_gives_the_same_invocation(version: Version
     assert whole[0] != 571 and whole[0] != 500
     for cut in range(1, len(data)):
         assert run([data[:cut], data[cut:]]) == whole, cut
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=str)
+def test_vms_fed_in_turn_keep_their_own_pending_bytes(version: Version) -> None:
+    # Until a VM needs a decoder of its own (bytes it cannot take in place), it has none: the
+    # pending bytes of one VM must never show up in another.
+    proto = v2 if version.is_legacy else v5
+    entry = (
+        v2.InputEntryMessage(value=b"in")
+        if version.is_legacy
+        else v5.InputCommandMessage(value=v5.Value(content=b"in"))
+    )
+    a, b = (proto.StartMessage(id=name, debug_id=name.decode(), known_entries=1) for name in (b"a", b"b"))
+    data_a, data_b = encode_input(version, [a, entry]), encode_input(version, [b, entry])
+    vm_a = CoreVM([("content-type", version.content_type)])
+    vm_b = CoreVM([("content-type", version.content_type)])
+    vm_c = CoreVM([("content-type", version.content_type)])
+    vm_a.notify_input(data_a[:5])
+    vm_b.notify_input(data_b)  # whole: taken in place
+    vm_c.notify_input(data_b[:9])
+    vm_a.notify_input(data_a[5:])
+    vm_c.notify_input(data_b[9:])
+    for vm, name in ((vm_a, "a"), (vm_b, "b"), (vm_c, "b")):
+        vm.notify_input_closed()
+        assert vm.is_ready_to_execute()
+        got = vm.sys_input()
+        assert (got.invocation_id, got.input) == (name, b"in")

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, NoReturn
 
 from google.protobuf.message import DecodeError, Message
 from google.protobuf.unknown_fields import UnknownFieldSet
@@ -133,6 +133,21 @@ _unpack_length_from = struct.Struct(">I").unpack_from
 
 #: Stands in for a frame already handled and let go (a header of type 0: not a journal entry).
 RELEASED_FRAME: Final = bytes(HEADER_SIZE)
+
+
+class _IdleDecoder(Decoder):
+    """The decoder of every VM until input comes that the VM does not read in place (most
+    requests have none): empty, shared, never fed."""
+
+    __slots__ = ()
+
+    def _never(self, *args: object) -> NoReturn:
+        raise AssertionError("the shared idle decoder is never fed")
+
+    push = feed = feed_from = _never  # type: ignore[assignment]
+
+
+_IDLE_DECODER: Final = _IdleDecoder(DEFAULT_MAX_MESSAGE_SIZE)
 
 
 def first_bytes(frames: list[bytes]) -> bytes:
@@ -324,7 +339,7 @@ class CoreVM:
         vm._clock = clock
         vm._output = []
         vm._output_closed = False
-        vm._decoder = Decoder(DEFAULT_MAX_MESSAGE_SIZE)
+        vm._decoder = _IDLE_DECODER  # (replaced by its own once one is needed: see notify_input)
         vm._input_closed = False
         vm._eager = EagerState()
         vm._start = None
@@ -478,20 +493,20 @@ class CoreVM:
             return
         decoder = self._decoder
         try:
+            start = 0
             if self._start is not None:
                 if decoder._offset == len(decoder._buffer) and buffer.__class__ is bytes:
                     # Nothing pending: the model may take the usual messages where they lie.
-                    taken = self._read_in_place(buffer)
-                    if taken:
-                        if taken == len(buffer):
-                            return
-                        buffer = buffer[taken:]
-                frames = decoder.feed(buffer)
+                    start = self._read_in_place(buffer)
+                    if start == len(buffer) and start:
+                        return
             else:  # (no StartMessage yet)
                 start = self._start_in_place(buffer) if buffer else 0
                 if start == len(buffer):
                     return
-                frames = decoder.feed_from(buffer, start) if start else decoder.feed(buffer)
+            if decoder is _IDLE_DECODER:  # the first bytes the VM does not take in place
+                decoder = self._decoder = Decoder(DEFAULT_MAX_MESSAGE_SIZE)
+            frames = decoder.feed_from(buffer, start) if start else decoder.feed(buffer)
             if frames:
                 self._on_frames(frames)
             if not decoder._need:
