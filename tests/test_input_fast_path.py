@@ -28,6 +28,7 @@ CALL_ID = 0x800E  # V5: CallInvocationIdCompletionNotificationMessage
 SLEEP = 0x800C
 RUN = 0x8011
 SIGNAL = 0xFBFF
+CANCEL = encode_input(Version.V6, [notification(SIGNAL, signal_id=1, void=True)])
 
 
 def raw(message_type: int, body: bytes) -> bytes:
@@ -79,14 +80,19 @@ def _v5_message(draw: st.DrawFn, completion_ids: int) -> bytes:
 
 
 def _near_usual(draw: st.DrawFn, completion_id: int) -> bytes:
-    """A notification body of one of the usual shapes, {completion_id, value: Value{content}} or
-    {completion_id, void} with one-byte lengths, as it is or with one byte set, inserted or
-    dropped anywhere: the shapes the reader must tell from the usual ones."""
-    if draw(st.booleans()):
+    """A notification body of one of the usual shapes, {completion_id, value: Value{content}},
+    {completion_id, void} or {completion_id, invocation_id} with one-byte lengths, as it is or
+    with one byte set, inserted or dropped anywhere: the shapes the reader must tell from the
+    usual ones."""
+    shape = draw(st.sampled_from(["value", "void", "invocation id"]))
+    if shape == "value":
         content = draw(st.binary(max_size=10))
         body = bytes([0x08, completion_id & 0x7F, 0x2A, len(content) + 2, 0x0A, len(content)]) + content
-    else:
+    elif shape == "void":
         body = bytes([0x08, completion_id & 0x7F, 0x22, 0x00])
+    else:
+        invocation_id = draw(st.sampled_from([b"inv_1", b"", b"\xff", b"\xc3"]))
+        body = bytes([0x08, completion_id & 0x7F, 0x82, 0x01, len(invocation_id)]) + invocation_id
     return _changed(draw, body)
 
 
@@ -228,6 +234,16 @@ def _chunks(data: bytes, cuts: list[int]) -> list[bytes]:
 @example((Version.V6, ["sleep", "sleep"], raw(SLEEP, b"\x08\x01\x22\x00\x08\x02"), [], 0))
 # {signal_id: 1, void}: the cancel signal, not completion 1;
 @example((Version.V6, ["sleep"], raw(SLEEP, b"\x10\x01\x22\x00"), [], 0))
+# an invocation id that is not UTF-8, or with more after it, or whose length byte starts a longer
+# varint (the id then 128 bytes long), or another field (32, or 3 with a byte that looks like a
+# zero length) in place of it, or cut before its length (last in the chunk); each followed by the
+# cancel signal, which makes the VM send the ids it holds (its output shows them);
+@example((Version.V6, ["call"], raw(CALL_ID, b"\x08\x01\x1a\x01\x00") + CANCEL, [], 0))
+@example((Version.V6, ["call"], raw(CALL_ID, b"\x08\x01\x82\x01"), [], 0))
+@example((Version.V6, ["call"], raw(CALL_ID, b"\x08\x01\x82\x01\x01\xff") + CANCEL, [], 0))
+@example((Version.V6, ["call", "call"], raw(CALL_ID, b"\x08\x01\x82\x01\x01x\x08\x03") + CANCEL, [], 0))
+@example((Version.V6, ["call"], raw(CALL_ID, b"\x08\x01\x82\x01\x80\x01" + b"i" * 128) + CANCEL, [], 0))
+@example((Version.V6, ["call"], raw(CALL_ID, b"\x08\x01\x82\x02\x01x") + CANCEL, [], 0))
 # a usual body in a frame that is not a notification: a command (0x0C00), type 0xFC01.
 @example((Version.V6, ["sleep"], raw(0x0C00, b"\x08\x01\x22\x00"), [], 0))
 @example((Version.V6, ["sleep"], raw(0xFC01, b"\x08\x01\x22\x00"), [], 0))

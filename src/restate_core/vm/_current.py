@@ -540,6 +540,12 @@ class CurrentVM(CoreVM):
                 _set_success_value(value, buffer[offset + 14 : end])
             elif usual and tag == 0x22 and length == 4 and not inner:  # {completion_id, void}
                 value = VOID
+            elif usual and tag == 0x82 and inner == 0x01 and length >= 5 and buffer[offset + 12] == length - 5:
+                # {completion_id, invocation_id: 16 (a two-byte tag)} with a one-byte length.
+                try:
+                    value = buffer[offset + 13 : end].decode()
+                except UnicodeDecodeError:
+                    break  # (the general way reports it)
             else:
                 fast = _completion_notification(buffer, offset + HEADER_SIZE, end)
                 if fast is None:
