@@ -493,20 +493,21 @@ class CoreVM:
             return
         decoder = self._decoder
         try:
-            start = 0
-            if self._start is not None:
-                if decoder._offset == len(decoder._buffer) and buffer.__class__ is bytes:
-                    # Nothing pending: the model may take the usual messages where they lie.
-                    start = self._read_in_place(buffer)
-                    if start == len(buffer) and start:
+            if decoder._offset != len(decoder._buffer):
+                frames = decoder.feed(buffer)  # bytes pending: the decoder goes on with them
+            else:
+                # Nothing pending: the model may take the usual messages where they lie.
+                if self._start is not None:
+                    start = self._read_in_place(buffer) if buffer.__class__ is bytes else 0
+                    if start and start == len(buffer):
                         return
-            else:  # (no StartMessage yet)
-                start = self._start_in_place(buffer) if buffer else 0
-                if start == len(buffer):
-                    return
-            if decoder is _IDLE_DECODER:  # the first bytes the VM does not take in place
-                decoder = self._decoder = Decoder(DEFAULT_MAX_MESSAGE_SIZE)
-            frames = decoder.feed_from(buffer, start) if start else decoder.feed(buffer)
+                else:  # (no StartMessage yet)
+                    start = self._start_in_place(buffer) if buffer else 0
+                    if start == len(buffer):
+                        return
+                if decoder is _IDLE_DECODER:  # the first bytes the VM does not take in place
+                    decoder = self._decoder = Decoder(DEFAULT_MAX_MESSAGE_SIZE)
+                frames = decoder.feed_from(buffer, start) if start else decoder.feed(buffer)
             if frames:
                 self._on_frames(frames)
             if not decoder._need:
