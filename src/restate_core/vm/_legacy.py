@@ -196,10 +196,11 @@ _NOT_AN_ENTRY: Final = re.compile(rb"[\x00-\x03]")
 #: By the first byte of a frame's header: 1 for a journal entry (types 0x0400-0xFFFF, custom ones too).
 _ENTRY_HEADS: Final = bytes(head >= 0x04 for head in range(256))
 _RUN_HIGH: Final = RUN >> 8
+_RUN_LOW: Final = RUN & 0xFF
 #: A frame's first two bytes and its length (a control message: the first byte is 0).
 _CONTROL_HEADER: Final = struct.Struct(">BBxxI").unpack_from
+#: The first four bytes of a body.
 _FOUR_BYTES: Final = struct.Struct(">BBBB").unpack_from
-_RUN_LOW: Final = RUN & 0xFF
 
 
 def _entry_text(ty: int) -> str:
@@ -550,6 +551,7 @@ class LegacyVM(CoreVM):
             raise VMError(INTERNAL, f"unknown protocol.message code 0x{message_type:04X}")
 
     def _on_completion(self, index: int, result: Value) -> None:
+        # (_read_in_place files inline a completion awaited as a plain value: the _AS_VALUE case below.)
         pending = self._pending.get(index)
         if pending is None:
             self._pending[index] = result
