@@ -132,13 +132,18 @@ def test_v5_get_eager_state(key: bytes, value: bytes | None) -> None:
     check_v5_get_eager_state(key, value)
 
 
-def check_v5_get_eager_state(key: bytes, value: bytes | None) -> None:
+def eager_state_command(key: bytes, value: bytes | None) -> v5.GetEagerStateCommandMessage:
+    """The command that reads ``key`` and found ``value`` (``None``: the key has none)."""
     message = v5.GetEagerStateCommandMessage(key=key)
     if value is None:
         message.void.SetInParent()
     else:
         message.value.content = value
-    body = message.SerializeToString()
+    return message
+
+
+def check_v5_get_eager_state(key: bytes, value: bytes | None) -> None:
+    body = eager_state_command(key, value).SerializeToString()
     assert wire.v5_get_eager_state(key, value) == body
     assert wire.v5_get_eager_state_frame(key, value) == encode_frame(v5.MessageType.GET_EAGER_STATE_COMMAND, body)
 
@@ -618,12 +623,7 @@ def test_eager_state_reader_takes_the_usual_shapes(key: bytes, value: bytes | No
     from restate_core import VOID, Success
     from restate_core.vm._current import _recorded_eager_state
 
-    message = v5.GetEagerStateCommandMessage(key=key)
-    if value is None:
-        message.void.SetInParent()
-    else:
-        message.value.content = value
-    frame = encode_frame(v5.MessageType.GET_EAGER_STATE_COMMAND, message.SerializeToString())
+    frame = encode_frame(v5.MessageType.GET_EAGER_STATE_COMMAND, eager_state_command(key, value).SerializeToString())
     assert _recorded_eager_state(frame, key) == (VOID if value is None else Success(value))
     assert _recorded_eager_state(frame, key + b"x") is None
 
