@@ -2,8 +2,8 @@
 core and the Rust reference cores.
 
 Each test feeds the same bytes to both cores, runs the same calls, and requires the
-same observations and output. D2-D4 were bugs of ours, fixed; they stay as regression
-tests. D1 and D5 are deliberate deviations (README, "Decisions"): their tests assert
+same observations and output. D2-D4, D6 and D7 were bugs of ours, fixed; they stay as
+regression tests. D1 and D5 are deliberate deviations (README, "Decisions"): their tests assert
 our behaviour next to the Rust core's.
 """
 
@@ -149,6 +149,62 @@ def test_cancellation_during_replay_allows_the_next_await(ref120: ModuleType, ve
     program += [WriteOutput(Success(b"")), End()]
     state = Delivery(encode(version, [notification(0x8002, completion_id=3, value=b"v")]), "state a", min_op=4)
     _compare(ref120, version, program, _cancelled_call_journal(version), demand=[state])
+
+
+# D6 and D7, found by the differential programs: notifications sent ahead for completion ids that
+# eager state reads already filed (a runtime should not send them; the Rust core lets a later
+# one go over the filed result, depending on when an await reaches it).
+_AHEAD_1 = notification(0x8002, completion_id=1, value=b"x")
+_AHEAD_2 = notification(0x8002, completion_id=2, value=b"y")
+_RUN_4 = notification(0x8011, completion_id=4, value=b"")
+
+
+@pytest.mark.parametrize("version", [Version.V5, Version.V6], ids=str)
+@pytest.mark.parametrize(
+    "queued", [[_AHEAD_1, _RUN_4], [_AHEAD_1, _AHEAD_2, _RUN_4], [_RUN_4, _AHEAD_1]], ids=["1,4", "1,2,4", "4,1"]
+)
+def test_a_journaled_run_result_files_the_notifications_ahead_of_it(
+    ref120: ModuleType, version: Version, queued: list
+) -> None:
+    # D6. Complete (empty) eager state; after the input, notifications for completion ids 1
+    # (and 2), then the result of the run that will get completion id 4. The handler reads
+    # "b" (id 1, filed VOID), reads "a" twice (ids 2, 3) awaiting each, runs the run (the
+    # result is there: executed), then awaits the first read.
+    # Rust: the run's result comes through an await, which files the notifications ahead of
+    # it over the filed VOIDs: the last await returns x. Ours returned VOID. With the run's
+    # result queued first ("4,1"), both return VOID.
+    start = StartSpec(partial_state=False)
+    initial = [encode(version, [start.start_message(version, 1), start.input_message(version), *queued])]
+    program = [InputOp(), GetState("b", VOID), GetState("a", VOID), Await(2), GetState("a", VOID), Await(4)]
+    program += [Run("", Success(b"")), Await(6), Await(1)]
+    _compare(ref120, version, program, initial, close_at_start=True)
+
+
+@pytest.mark.parametrize("version", [Version.V5, Version.V6], ids=str)
+def test_reporting_a_cancellation_leaves_the_notifications_behind_it_queued(
+    ref120: ModuleType, version: Version
+) -> None:
+    # D7. Journal: input, cancel; then notifications for ids 1 (a value) and 2 (void). The
+    # handler reads "a" twice (ids 1, 2, filed VOID), awaits the second, runs a new run and
+    # awaits it (the cancellation, 409), then awaits the first read.
+    # Rust: VOID (the notifications behind the cancel stay queued). Ours: the value, because
+    # the await that reported the cancellation had gone on through the queue past it.
+    start = StartSpec(partial_state=False)
+    initial = [
+        encode(
+            version,
+            [
+                start.start_message(version, 2),
+                start.input_message(version),
+                CANCEL,
+                _AHEAD_1,
+                notification(0x8002, completion_id=2, void=True),
+            ],
+        )
+    ]
+    program = [InputOp(), GetState("a", VOID), GetState("a", VOID), Await(2), Run("", Success(b"")), Await(4)]
+    program += [Await(1)]
+    _compare(ref120, version, program, initial, close_at_start=True)
 
 
 def _truncated_input(version: Version) -> list:

@@ -15,13 +15,14 @@ from datetime import timedelta
 
 import pytest
 
-from restate_core import VOID, CoreVM, Failure, Success, SuspendedError, Target, VMError
+from restate_core import VOID, CoreVM, Executed, Failure, Success, SuspendedError, Target, VMError
 from restate_core.protocol import Version, v5
 from restate_core.testing import await_result, notification
 
 from .conftest import (
     CALL_COMPLETION,
     NOW_MILLIS,
+    RUN_COMPLETION,
     SLEEP_COMPLETION,
     both_versions,
     cancel_send_signal,
@@ -337,3 +338,38 @@ def test_suspension_after_the_cancellation_does_not_list_signal_1(version: Versi
     out = invocation(version).input(start_message(1), input_command(), cancel_signal_notification()).run(handler)
 
     assert out.messages == [sleep_command(1), sleep_command(2), v5.SuspensionMessage(waiting_completions=[2])]
+
+
+@both_versions
+def test_a_cancellation_queued_ahead_of_a_journaled_run_result_is_reported_at_the_next_await(
+    version: Version,
+) -> None:
+    # The runtime sent the cancel signal, then the result of the run the handler is about to
+    # enter. The run takes its result (executed); the cancellation is not lost: the next await,
+    # whose own result is ready, reports it. (The Rust core reports it at the run's own await;
+    # sys_run_enter hands the result out directly.)
+    def handler(vm: CoreVM) -> None:
+        vm.sys_input()
+        assert vm.sys_run_enter("r") == Executed(Success(b"ran"))
+        state = vm.sys_state_get("a")
+        assert await_result(vm, state) == CANCELLED
+        vm.sys_write_output(Success(b"done"))
+        vm.sys_end()
+
+    out = (
+        invocation(version)
+        .input(
+            start_message(1, partial_state=False),
+            input_command(),
+            cancel_signal_notification(),
+            notification(RUN_COMPLETION, completion_id=1, value=b"ran"),
+        )
+        .run(handler)
+    )
+
+    assert [type(message).__name__ for message in out.messages] == [
+        "RunCommandMessage",
+        "GetEagerStateCommandMessage",
+        "OutputCommandMessage",
+        "EndMessage",
+    ]

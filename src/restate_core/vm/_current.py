@@ -789,18 +789,27 @@ class CurrentVM(CoreVM):
         return found
 
     def _take_arrived(self, key: NotificationKey) -> Value | str | None:
-        """Remove and return notification ``key`` if it arrived, leaving every other one where it is."""
+        """Remove and return notification ``key`` if it arrived (the result of a run the runtime
+        journaled already, which the Rust core hands out through an await).
+
+        As such an await does, the notifications queued ahead of it go to ready first, in
+        arrival order, over what is there (a result filed for an eager state read, say). A
+        cancellation among them is then reported at the next await (the Rust core reports it
+        at the run's own await, which ``sys_run_enter`` has no way to).
+        """
         ready = self._ready
         if key in ready:
             return ready.pop(key)
         queue = self._queue
         if queue and queue[0][0] == key:  # (replaying, the usual: the next one queued)
             return queue.popleft()[1]
-        for position, (arrived, value) in enumerate(queue):
+        if all(arrived != key for arrived, _ in queue):
+            return None  # (not arrived: everything stays queued)
+        while True:
+            arrived, value = queue.popleft()
             if arrived == key:
-                del queue[position]
                 return value
-        return None
+            ready[arrived] = value
 
     def _await(self, state: object, handle: int) -> None:
         """Check an await point; suspend (Processing, input closed) or fail (Replaying)
@@ -1004,7 +1013,11 @@ class CurrentVM(CoreVM):
             return None
         try:
             ready = self._ready
-            found = key in ready or (self._queue and self._resolve(key))
+            found = key in ready
+            if not found and self._queue and (CANCEL not in ready or self._cancelled):
+                # Look further in the queue (up to a cancellation at most), unless a cancellation
+                # to report is in ready already (an await point moved it there).
+                found = self._resolve(key)
             if CANCEL in ready and not self._cancelled:  # a cancellation to report
                 if self._missing_call_id() is not None:
                     return None
