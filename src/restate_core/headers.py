@@ -15,7 +15,7 @@ name occurs more than once the first occurrence wins.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 __all__ = ["HeadersLike", "SupportsGet", "header_value"]
 
@@ -52,10 +52,14 @@ def _name_bytes(name: str) -> bytes | None:
     return encoded
 
 
+#: Stands for "not looked up yet" in ``_scan``.
+_LATER: Any = object()
+
+
 def _scan(pairs: Iterable[tuple[object, object]], name: str) -> str | None:
     # ``name`` is lower case. ASGI gives bytes and most other sources str: both are compared
     # without conversion; anything else goes through _text.
-    name_bytes = _NAME_BYTES[name] if name in _NAME_BYTES else _name_bytes(name)
+    name_bytes: bytes | None = _LATER  # (the name as bytes, once a bytes key comes)
     for pair in pairs:
         if pair.__class__ is tuple and len(pair) == 2:
             key, value = pair
@@ -68,6 +72,8 @@ def _scan(pairs: Iterable[tuple[object, object]], name: str) -> str | None:
             if key.lower() == name:
                 return value if value.__class__ is str else _text(value)  # type: ignore[arg-type]
         elif key.__class__ is bytes and key.isascii():  # (bytes.lower() folds ASCII letters only)
+            if name_bytes is _LATER:
+                name_bytes = _NAME_BYTES[name] if name in _NAME_BYTES else _name_bytes(name)
             if key.lower() == name_bytes:
                 return value.decode("latin-1") if value.__class__ is bytes else _text(value)  # type: ignore[arg-type]
         elif _text(key).lower() == name:  # type: ignore[arg-type]
@@ -80,7 +86,11 @@ def header_value(headers: HeadersLike, name: str) -> str | None:
 
     Raises ``TypeError`` when ``headers`` has none of the accepted shapes.
     """
-    name = name.lower()
+    return lookup(headers, name.lower())
+
+
+def lookup(headers: HeadersLike, name: str) -> str | None:
+    """``header_value`` for a ``name`` already in lower case."""
     if headers.__class__ is list or headers.__class__ is tuple:  # ASGI: the common case first
         return _scan(headers, name)
     if headers.__class__ is dict or isinstance(headers, Mapping):
