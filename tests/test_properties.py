@@ -79,6 +79,15 @@ def valid_streams(draw: st.DrawFn) -> tuple[Version, list[Message | Frame]]:
     return version, [start, v5.InputCommandMessage(value=v5.Value(content=draw(payloads))), *items]
 
 
+def fed_vm(version: Version, chunks: list[bytes] | list[memoryview]) -> CoreVM:
+    """A VM (with a fixed clock) fed ``chunks``, its input then closed."""
+    vm = CoreVM([("content-type", version.content_type)], clock=lambda: 1000.0)
+    for chunk in chunks:
+        vm.notify_input(chunk)
+    vm.notify_input_closed()
+    return vm
+
+
 def _chunks(data: bytes, cuts: list[int]) -> list[bytes]:
     points = sorted({min(cut, len(data)) for cut in cuts})
     pieces, previous = [], 0
@@ -138,10 +147,7 @@ def test_vm_output_is_independent_of_chunking(
     data = encode_input(version, messages)
 
     def run(chunks: list[bytes] | list[memoryview]) -> tuple[list[Message], object]:
-        vm = CoreVM([("content-type", version.content_type)], clock=lambda: 1000.0)
-        for chunk in chunks:
-            vm.notify_input(chunk)
-        vm.notify_input_closed()
+        vm = fed_vm(version, chunks)
         observed: object
         try:
             observed = vm.is_ready_to_execute()

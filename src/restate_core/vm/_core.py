@@ -28,7 +28,7 @@ from google.protobuf.unknown_fields import UnknownFieldSet
 
 from .._errors import INTERNAL, PROTOCOL_VIOLATION, UNSUPPORTED_MEDIA_TYPE, VMError
 from .._values import EntryRetryInfo, Failure, Header, Input, NonEmptyValue, ResponseHead, Target, Value
-from ..headers import HeadersLike, header_value
+from ..headers import HeadersLike, header_value, lookup
 from ..protocol._framing import DEFAULT_MAX_MESSAGE_SIZE, HEADER_SIZE, Decoder
 from ..protocol._version import CONTENT_TYPE_PREFIX, SUPPORTED_VERSIONS, Version
 from ._args import check_duration
@@ -312,19 +312,18 @@ class CoreVM:
     _input_closed: bool
     _eager: EagerState
     _debug: bool
-    #: Set by each model: the classes its StartMessage is read as (see ``_on_start``), the
-    #: error code of a malformed one, and the state that waits for the journal behind it.
+    #: Set by each model: the classes its StartMessage is read as (see ``_on_start``) and the
+    #: error code of a malformed one.
     _START_VIEW: ClassVar[Any]
     _START_MESSAGE: ClassVar[type[Message]]
     _START_ERROR: ClassVar[int]
-    _WAITING_REPLAY: ClassVar[type[Any]]
     #: The StartMessage (once received), and its known_entries.
     _start: Any
     _known: int
 
     def __new__(cls, request_headers: HeadersLike, *, clock: Callable[[], float] = time.time) -> CoreVM:
         # All set-up happens here (no __init__): one call builds the VM of the negotiated model.
-        content_type = header_value(request_headers, "content-type")
+        content_type = lookup(request_headers, "content-type")
         found = _NEGOTIATED.get(content_type) if content_type is not None else None
         if found is None:
             version = negotiate(request_headers)
@@ -400,8 +399,9 @@ class CoreVM:
 
     def _on_start(self, buffer: bytes, end: int) -> None:
         """Decode the StartMessage that is ``buffer[:end]`` (header included) and set up what it
-        carries: the eager state, and how many journal messages follow; then wait for them.
-        ``VMError`` with the model's ``_START_ERROR`` code if it is malformed.
+        carries: the eager state, and how many journal messages follow. ``VMError`` with the
+        model's ``_START_ERROR`` code if it is malformed. The caller then moves to the state that
+        takes the journal in.
 
         It is read as the model's ``_START_VIEW`` (protocol/_start_view.py), whose eager state is
         a map to look values up in; only if that fails or drops a state entry, as the declared
@@ -451,9 +451,6 @@ class CoreVM:
                 len(start.state_map),
                 start.partial_state,
             )
-            self._set_state(self._WAITING_REPLAY())
-        else:
-            self._state = self._WAITING_REPLAY()
 
     def _give_up_or_retry(
         self, failure: Failure, attempt: timedelta, so_far: EntryRetryInfo, policy: RetryPolicy, related: Related
@@ -534,20 +531,20 @@ class CoreVM:
             and not buffer[0]
             and not buffer[1]
         ):
-            decoder = self._decoder
+            # (notify_input calls this with nothing pending in the decoder)
             size = len(buffer)
-            if decoder._offset == len(decoder._buffer):  # nothing pending
-                end: int = HEADER_SIZE + _unpack_length_from(buffer, 4)[0]
-                if end <= size and end - HEADER_SIZE <= decoder._max:
-                    self._on_start(buffer, end)
-                    return end if end == size else self._journal_in_place(buffer, end)
+            end: int = HEADER_SIZE + _unpack_length_from(buffer, 4)[0]
+            if end <= size and end - HEADER_SIZE <= self._decoder._max:
+                self._on_start(buffer, end)
+                return self._journal_in_place(buffer, end)
         return 0
 
     def _journal_in_place(self, buffer: bytes, offset: int) -> int:
-        """Take the journal messages to replay that follow the StartMessage in its chunk, from
-        ``offset`` (the usual request holds its whole journal in one chunk), up to the first that
-        the model does not take this way. Returns where the decoder is to go on."""
-        return offset
+        """Right after ``_on_start``: take the journal messages to replay that follow the
+        StartMessage in its chunk, from ``offset`` (the usual request holds its whole journal in
+        one chunk), up to the first that the model does not take this way; then move to the state
+        that replays them, or that waits for the rest. Returns where the decoder is to go on."""
+        raise NotImplementedError
 
     def _take_frames(
         self, buffer: bytes, offset: int, heads: bytes, wanted: int, append: Callable[[bytes], object]
@@ -574,7 +571,8 @@ class CoreVM:
         if self._state.__class__ is Failed:
             return
         try:
-            pending = self._decoder.buffered()
+            decoder = self._decoder
+            pending = len(decoder._buffer) - decoder._offset
             if pending:
                 raise VMError(
                     PROTOCOL_VIOLATION,

@@ -392,11 +392,11 @@ class WaitingReplayEntries:
     __slots__ = ("commands", "received")
     name: ClassVar[str] = "WaitingReplayEntries"
 
-    def __init__(self) -> None:
+    def __init__(self, commands: deque[bytes], received: int) -> None:
         #: Recorded commands, as whole frames (header included).
-        self.commands: deque[bytes] = deque()
+        self.commands = commands
         #: Commands and notifications received so far.
-        self.received = 0
+        self.received = received
 
 
 class Replaying:
@@ -445,7 +445,6 @@ class CurrentVM(CoreVM):
     _START_VIEW = START_VIEW_V5
     _START_MESSAGE = v5.StartMessage
     _START_ERROR = PROTOCOL_VIOLATION
-    _WAITING_REPLAY = WaitingReplayEntries
 
     def _setup(self) -> None:
         self._state: object = WAITING_START
@@ -638,12 +637,15 @@ class CurrentVM(CoreVM):
     def _journal_in_place(self, buffer: bytes, offset: int) -> int:
         # Whole commands, sliced straight from the chunk; a notification (or anything else) and
         # what follows it go through the decoder.
-        state = self._state
-        commands = state.commands  # type: ignore[attr-defined]
-        offset, taken = self._take_frames(buffer, offset, _COMMAND_HEADS, self._known, commands.append)
-        state.received = taken  # type: ignore[attr-defined]
-        if taken == self._known:
-            self._set_state(Replaying(commands))
+        commands: deque[bytes] = deque()
+        taken = 0
+        if offset < len(buffer):
+            offset, taken = self._take_frames(buffer, offset, _COMMAND_HEADS, self._known, commands.append)
+        state = Replaying(commands) if taken == self._known else WaitingReplayEntries(commands, taken)
+        if self._debug:
+            self._set_state(state)
+        else:
+            self._state = state
         return offset
 
     def _on_message(self, frame: bytes) -> None:
@@ -656,6 +658,7 @@ class CurrentVM(CoreVM):
             if state.__class__ is not WaitingStart:
                 raise VMError(PROTOCOL_VIOLATION, f"Unexpected StartMessage in state {type(state).name}")  # type: ignore[attr-defined]
             self._on_start(frame, len(frame))
+            self._set_state(WaitingReplayEntries(deque(), 0))
         elif message_type in (SUSPENSION, ERROR, END, PROPOSE_RUN_COMPLETION) or message_type >= 0xFC00:
             raise VMError(
                 PROTOCOL_VIOLATION, f"Expected incoming message to be an entry, got type 0x{message_type:04X}"
@@ -937,10 +940,12 @@ class CurrentVM(CoreVM):
         if not commands:
             raise missing_entry(f"command {self._command_index}", _command_text(self._command_type))
         recorded = commands.popleft()
-        if not commands:
-            self._set_state(Processing(state.await_point))
         if self._debug:
+            if not commands:
+                self._set_state(Processing(state.await_point))
             logger.debug("replaying command %d: %s", self._command_index, _command_text(_frame_type(recorded)))
+        elif not commands:
+            self._state = Processing(state.await_point)
         return recorded
 
     def _check(self, recorded_frame: bytes, ty: int, frame: bytes) -> Message:
@@ -1448,8 +1453,11 @@ class CurrentVM(CoreVM):
             state = self._state
             if state.__class__ is Processing:
                 self._output.append(_END_FRAME)
-                self._close_output()
-                self._set_state(ENDED)
+                self._output_closed = True
+                if self._debug:
+                    self._set_state(ENDED)
+                else:
+                    self._state = ENDED
             elif state.__class__ is not Ended and state.__class__ is not Suspended:
                 raise self._state_error("sys_end")
         except VMError as error:

@@ -217,9 +217,9 @@ class WaitingReplayEntries:
     __slots__ = ("entries",)
     name: ClassVar[str] = "WaitingReplayEntries"
 
-    def __init__(self) -> None:
+    def __init__(self, entries: deque[bytes]) -> None:
         #: Recorded entries, as whole frames (header included).
-        self.entries: deque[bytes] = deque()
+        self.entries = entries
 
 
 class Replaying:
@@ -362,7 +362,6 @@ class LegacyVM(CoreVM):
     _START_VIEW = START_VIEW_V2
     _START_MESSAGE = v2.StartMessage
     _START_ERROR = INTERNAL  # (500, as the protocol's original core)
-    _WAITING_REPLAY = WaitingReplayEntries
 
     def _setup(self) -> None:
         self._state: object = WAITING_START
@@ -507,10 +506,15 @@ class LegacyVM(CoreVM):
     def _journal_in_place(self, buffer: bytes, offset: int) -> int:
         # Whole journal entries, sliced straight from the chunk; anything else and what follows
         # it go through the decoder.
-        entries = self._state.entries  # type: ignore[attr-defined]
-        offset, taken = self._take_frames(buffer, offset, _ENTRY_HEADS, self._known, entries.append)
-        if taken == self._known:
-            self._set_state(Replaying(entries))
+        entries: deque[bytes] = deque()
+        taken = 0
+        if offset < len(buffer):
+            offset, taken = self._take_frames(buffer, offset, _ENTRY_HEADS, self._known, entries.append)
+        state = Replaying(entries) if taken == self._known else WaitingReplayEntries(entries)
+        if self._debug:
+            self._set_state(state)
+        else:
+            self._state = state
         return offset
 
     def _on_message(self, frame: bytes) -> None:
@@ -545,6 +549,7 @@ class LegacyVM(CoreVM):
             if state.__class__ is not WaitingStart:
                 raise VMError(PROTOCOL_VIOLATION, f"Unexpected StartMessage in state {type(state).name}")  # type: ignore[attr-defined]
             self._on_start(frame, len(frame))
+            self._set_state(WaitingReplayEntries(deque()))
         elif message_type in _CONTROL_MESSAGES_WE_SEND:
             raise VMError(PROTOCOL_VIOLATION, "Expected input message to be entry")
         else:
@@ -747,7 +752,11 @@ class LegacyVM(CoreVM):
                 # The usual journal: the input entry alone. _write_or_pop, inlined (its ack of
                 # entry 0 changes nothing: nothing can wait for an ack yet).
                 recorded = state.entries.popleft()
-                self._set_state(Processing(state.await_point))
+                if self._debug:
+                    self._set_state(Processing(state.await_point))
+                    logger.debug("replaying entry 0: %s", _ENTRY_NAMES[INPUT])
+                else:
+                    self._state = Processing(state.await_point)
             else:
                 popped = self._write_or_pop(INPUT, _EMPTY_INPUT_FRAME, "sys_input")
                 assert popped is not None
@@ -1092,8 +1101,11 @@ class LegacyVM(CoreVM):
             state = self._state
             if state.__class__ is Processing:
                 self._output.append(_END_FRAME)
-                self._close_output()
-                self._set_state(ENDED)
+                self._output_closed = True
+                if self._debug:
+                    self._set_state(ENDED)
+                else:
+                    self._state = ENDED
             elif state.__class__ is not Ended and state.__class__ is not Suspended:
                 raise self._state_error("sys_end")
         except VMError as error:
