@@ -523,7 +523,7 @@ class CoreVM:
     def _start_in_place(self, buffer: bytes | bytearray | memoryview) -> int:
         """Where the decoder is to start in ``buffer``: after the StartMessage that begins the chunk
         whole, which is decoded here; else 0. A large one (eager state) is decoded where it lies,
-        never copied out."""
+        never copied out. (``notify_input`` calls it with nothing pending in the decoder.)"""
         if (
             self._state.__class__ is WaitingStart
             and buffer.__class__ is bytes
@@ -531,7 +531,6 @@ class CoreVM:
             and not buffer[0]
             and not buffer[1]
         ):
-            # (notify_input calls this with nothing pending in the decoder)
             size = len(buffer)
             end: int = HEADER_SIZE + _unpack_length_from(buffer, 4)[0]
             if end <= size and end - HEADER_SIZE <= self._decoder._max:
