@@ -10,14 +10,15 @@ same output, same results for every handle, same errors.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from restate_core import CoreVM, Success, SuspendedError, Target, VMError
-from restate_core.protocol import Version, v2, v5
+from restate_core import CoreVM, NotExecuted, Success, SuspendedError, Target, VMError
+from restate_core.protocol import Decoder, Version, v2, v5
 from restate_core.retries import RetryPolicy
 from restate_core.testing import encode_input, notification
 
@@ -133,6 +134,23 @@ def scenarios(draw: st.DrawFn) -> tuple[Version, list[str], bytes, list[int], in
     return version, operations, data, cuts, awaited
 
 
+def _do(vm: CoreVM, operations: list[str], seen: list[object]) -> list[int]:
+    """The handler's operations; the handles to await (a replayed run may give its value at once)."""
+    handles = []
+    for operation in operations:
+        if operation == "sleep":
+            handles.append(vm.sys_sleep(timedelta(seconds=1)))
+        elif operation == "call":
+            handles.append(vm.sys_call(Target("S", "h"), b"arg"))
+        else:
+            entered = vm.sys_run_enter("r")
+            if isinstance(entered, NotExecuted):
+                handles.append(vm.sys_run_exit(Success(b"ran"), RetryPolicy.infinite()))
+            else:
+                seen.append(entered)
+    return handles
+
+
 def observe(version: Version, operations: list[str], chunks: list[bytes], awaited: int, as_bytes: bool) -> object:
     start = encode_input(
         version,
@@ -145,17 +163,10 @@ def observe(version: Version, operations: list[str], chunks: list[bytes], awaite
     vm.notify_input(start)
     assert vm.is_ready_to_execute()
     vm.sys_input()
-    handles = []
-    for operation in operations:
-        if operation == "sleep":
-            handles.append(vm.sys_sleep(timedelta(seconds=1)))
-        elif operation == "call":
-            handles.append(vm.sys_call(Target("S", "h"), b"arg"))
-        else:
-            vm.sys_run_enter("r")
-            handles.append(vm.sys_run_exit(Success(b"ran"), RetryPolicy.infinite()))
+    handles = _do(vm, operations, [])
     seen: list[object] = []
-    try:
+
+    def handler() -> None:
         if awaited < len(handles):
             vm.notify_await_point(handles[awaited])
         for chunk in chunks:
@@ -166,11 +177,20 @@ def observe(version: Version, operations: list[str], chunks: list[bytes], awaite
         for handle in handles:
             vm.notify_await_point(handle)
             seen.append(vm.take_async_result(handle))
+
+    return _outcome(vm, handler, seen)
+
+
+def _outcome(vm: CoreVM, handler: Callable[[], None], seen: list[object]) -> object:
+    """Run ``handler`` (which notes what it sees in ``seen``) to its end, error or suspension:
+    what it saw, the VM's output, and whether the output is closed."""
+    try:
+        handler()
     except VMError as error:
         seen.append(("error", error.code, error.message))
     except SuspendedError:
         seen.append("suspended")
-    return seen, drained(vm), vm.take_output() is None  # (None: the output is closed)
+    return seen, drained(vm), vm.take_output() is None
 
 
 def drained(vm: CoreVM) -> bytes:
@@ -291,30 +311,124 @@ def test_input_with_headers_read_as_protobuf_reads_it(
     assert (got.input, got.invocation_id, got.key) == (value, "inv", "k")
 
 
-# ---- a journal sent one message a chunk ----
+# ---- V5/V6: the journal to replay, commands and notifications, read in the chunk ----
 
 
-@given(st.sampled_from(VERSIONS), st.integers(0, 40))
-def test_a_journal_message_over_the_size_limit_fails_as_through_the_decoder(version: Version, size: int) -> None:
-    from restate_core.protocol import Decoder
+def _commands(version: Version, operations: list[str]) -> list[bytes]:
+    """The commands the operations write on a fresh invocation: the journal to replay them from."""
+    vm = CoreVM([("content-type", version.content_type)], clock=lambda: 1000.0)
+    vm.notify_input(encode_input(version, [v5.StartMessage(id=b"inv", known_entries=1), v5.InputCommandMessage()]))
+    vm.sys_input()
+    _do(vm, operations, [])
+    return [frame for frame in Decoder().feed(drained(vm)) if 0x04 <= frame[0] <= 0x7F]
 
+
+@st.composite
+def journals(draw: st.DrawFn) -> tuple[Version, list[str], list[bytes], int]:
+    """A journal to replay: the commands of some operations, and notifications of every kind
+    (the usual shapes, near them, garbage, signals) anywhere among them, for completion ids
+    that exist or not; ``known_entries`` now and then smaller than the journal."""
+    version = draw(st.sampled_from([Version.V5, Version.V6]))
+    operations = draw(st.lists(st.sampled_from(["sleep", "call", "run"]), min_size=1, max_size=5))
+    items = _commands(version, operations)
+    ids = 2 * len(operations)  # a call takes two completion ids
+    for _ in range(draw(st.integers(0, 8))):
+        message = _v5_message(draw, ids)
+        items.insert(draw(st.integers(0, len(items))), message)
+    fewer = draw(st.integers(0, 2))
+    return version, operations, items, max(1, 1 + len(items) - fewer)
+
+
+def _replayed(version: Version, operations: list[str], chunks: list[bytes] | list[memoryview]) -> object:
+    vm = CoreVM([("content-type", version.content_type)], clock=lambda: 1000.0)
+    for chunk in chunks:
+        vm.notify_input(chunk)
+    vm.notify_input_closed()
+    seen: list[object] = []
+
+    def handler() -> None:
+        seen.append(vm.is_ready_to_execute())
+        seen.append(vm.sys_input().input)
+        for handle in _do(vm, operations, seen):
+            vm.notify_await_point(handle)
+            seen.append(vm.take_async_result(handle))
+
+    return _outcome(vm, handler, seen)
+
+
+RUN_COMMAND = _commands(Version.V6, ["run"])[0]
+
+
+def _run_replayed(body: bytes, message_type: int = RUN) -> tuple[Version, list[str], list[bytes], int]:
+    """A run's command and, behind it, a notification body (for completion id 1, the run's)."""
+    return Version.V6, ["run"], [RUN_COMMAND, raw(message_type, body)], 3
+
+
+@given(journals(), st.lists(st.integers(0, 30), max_size=4), st.lists(st.integers(0, 2000), max_size=4))
+# Near the commonest shape, {completion_id: 1, value: Value{content}}: more after the value;
+# Value{content: "", 2: 5}; Value{2: "x"}; Value{}; a two-byte completion id whose second byte
+# looks like the value's tag (then a field the decoder rejects); the usual shape itself.
+@example(_run_replayed(b"\x08\x01\x2a\x03\x0a\x01x\x08\x02"), [], [])
+@example(_run_replayed(b"\x08\x01\x2a\x04\x0a\x00\x10\x05"), [], [])
+@example(_run_replayed(b"\x08\x01\x2a\x03\x12\x01x"), [], [])
+@example(_run_replayed(b"\x08\x01\x2a\x00"), [], [])
+@example(_run_replayed(b"\x08\x81\x2a\x04\x0a\x02xy"), [], [])
+@example(_run_replayed(b"\x08\x01\x2a\x03\x0a\x01x"), [], [])
+# That shape in a message that is neither a notification nor a command: 0xFC01, 0x0003 (End).
+@example(_run_replayed(b"\x08\x01\x2a\x03\x0a\x01x", 0xFC01), [], [])
+@example(_run_replayed(b"\x08\x01\x2a\x03\x0a\x01x", 0x0003), [], [])
+def test_a_journal_read_in_the_chunk_matches_the_general_way(
+    journal: tuple[Version, list[str], list[bytes], int], boundaries: list[int], cuts: list[int]
+) -> None:
+    # A StartMessage that begins a bytes chunk, and the journal messages that begin a later one,
+    # are taken where they lie up to the first message that is not a command or a usual
+    # notification; a memoryview goes through the decoder: the same VM either way.
+    version, operations, items, known = journal
+    start = encode_input(version, [v5.StartMessage(id=b"inv", debug_id="inv", known_entries=known)])
+    frames = [start, encode_input(version, [v5.InputCommandMessage(value=v5.Value(content=b"in"))]), *items]
+    data = b"".join(frames)
+    general = _replayed(version, operations, [memoryview(data)])
+    assert general == _replayed(version, operations, [data])
+    # Cut between messages (a later chunk then begins with a journal message), and anywhere.
+    points = [len(b"".join(frames[: 1 + b % len(frames)])) for b in boundaries]
+    for chunks in (_chunks(data, points), _chunks(data, cuts), frames):
+        assert general == _replayed(version, operations, chunks)
+        assert general == _replayed(version, operations, [memoryview(chunk) for chunk in chunks])
+
+
+# ---- messages over the size limit ----
+
+
+@given(st.sampled_from(VERSIONS), st.integers(0, 40), st.sampled_from(["a chunk each", "with the start", "one chunk"]))
+def test_a_journal_message_over_the_size_limit_fails_as_through_the_decoder(
+    version: Version, size: int, way: str
+) -> None:
+    # The journal sent one message a chunk, in the StartMessage's chunk, or in one chunk after it.
     if version.is_legacy:
         start: object = v2.StartMessage(id=b"id", debug_id="inv", known_entries=2)
         messages = [v2.InputEntryMessage(), v2.SetStateEntryMessage(key=b"k", value=b"v" * size)]
     else:
-        start = v5.StartMessage(id=b"id", debug_id="inv", known_entries=3)
+        start = v5.StartMessage(id=b"id", debug_id="inv", known_entries=4)
         messages = [
             v5.InputCommandMessage(),
             v5.SetStateCommandMessage(key=b"k", value=v5.Value(content=b"v" * size)),
             notification(RUN, completion_id=1, value=b"v" * size),
+            notification(SLEEP, completion_id=2, void=True),
         ]
 
     def run(wrap: type) -> tuple[object, bytes]:
         vm = CoreVM([("content-type", version.content_type)])
-        vm.notify_input(encode_input(version, [start]))
-        vm._decoder = Decoder(max_message_size=20)  # (the VM's own limit is 32 MiB)
-        for message in messages:
-            vm.notify_input(wrap(encode_input(version, [message])))
+        if way == "with the start":
+            vm._decoder = Decoder(max_message_size=20)  # (the VM's own limit is 32 MiB)
+            vm.notify_input(wrap(encode_input(version, [start, *messages])))
+        else:
+            vm.notify_input(encode_input(version, [start]))
+            vm._decoder = Decoder(max_message_size=20)
+            if way == "one chunk":
+                vm.notify_input(wrap(encode_input(version, messages)))
+            else:
+                for message in messages:
+                    vm.notify_input(wrap(encode_input(version, [message])))
         try:
             observed: object = vm.is_ready_to_execute()
         except VMError as error:
@@ -329,8 +443,6 @@ def test_a_journal_message_over_the_size_limit_fails_as_through_the_decoder(vers
 
 @given(st.sampled_from(VERSIONS), st.integers(0, 40))
 def test_a_completion_over_the_size_limit_fails_as_through_the_decoder(version: Version, size: int) -> None:
-    from restate_core.protocol import Decoder
-
     if version.is_legacy:
         completion = encode_input(version, [v2.CompletionMessage(entry_index=1, value=b"v" * size)])
     else:

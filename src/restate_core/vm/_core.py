@@ -516,8 +516,8 @@ class CoreVM:
     def _read_in_place(self, buffer: bytes) -> int:
         """Take the whole messages at the start of ``buffer`` (a chunk that begins with a frame) that
         the model reads without cutting the chunk into frames: the usual completions while the
-        handler runs, and a chunk that is one journal message while the journal arrives. Returns
-        how many bytes were taken (the decoder gets the rest)."""
+        handler runs, and journal messages while the journal arrives. Returns how many bytes were
+        taken (the decoder gets the rest)."""
         return 0
 
     def _start_in_place(self, buffer: bytes | bytearray | memoryview) -> int:

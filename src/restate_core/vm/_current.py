@@ -243,10 +243,10 @@ def _command_text(ty: int) -> str:
     return f"'{name}' ({v5.MESSAGE_CLASSES[ty].__name__}, type 0x{ty:04X})"
 
 
-#: By the first byte of a frame's header: 1 for a command (types 0x0400-0x7FFF).
-_COMMAND_HEADS: Final = bytes(0x04 <= head <= 0x7F for head in range(256))
 #: A frame's first byte and length, then the first four bytes of its body.
 _NOTIFICATION_START: Final = struct.Struct(">BxxxIBBBB").unpack_from
+#: The first four bytes of a body.
+_BODY_START: Final = struct.Struct(">BBBB").unpack_from
 
 
 def _frame_type(frame: bytes) -> int:
@@ -564,25 +564,33 @@ class CurrentVM(CoreVM):
         return offset
 
     def _replay_chunk(self, state: WaitingReplayEntries, buffer: bytes) -> int:
-        # A chunk that is one whole command or usual notification of the journal (a runtime in
-        # request-response mode sends it so, one message a chunk), taken as it is; else 0.
+        # The journal messages that begin a chunk, up to the first that is not taken this way. A
+        # runtime in request-response mode sends one message a chunk: a whole command is kept as
+        # it is, a whole notification read directly.
         size = len(buffer)
-        if size < HEADER_SIZE or size != HEADER_SIZE + _unpack_length_from(buffer, 4)[0]:
+        if size < HEADER_SIZE:
             return 0
-        if size - HEADER_SIZE > self._decoder._max:
-            return 0
-        head = buffer[0]
-        if 0x04 <= head <= 0x7F:
-            state.commands.append(buffer)
-        elif 0x80 <= head <= 0xFB:
-            fast = _completion_notification(buffer, HEADER_SIZE, size)
-            if fast is None:
+        if size == HEADER_SIZE + _unpack_length_from(buffer, 4)[0]:
+            head = buffer[0]
+            if size - HEADER_SIZE > self._decoder._max:
                 return 0
-            self._queue.append(fast)  # ahead of its command: queued (see _file)
-        else:
-            return 0
-        self._count_replay_message(state)
-        return size
+            if 0x04 <= head <= 0x7F:
+                state.commands.append(buffer)
+            elif 0x80 <= head <= 0xFB:
+                fast = _completion_notification(buffer, HEADER_SIZE, size)
+                if fast is None:
+                    return 0
+                self._queue.append(fast)  # ahead of its command: queued (see _file)
+            else:
+                return 0
+            self._count_replay_message(state)
+            return size
+        offset, taken = self._take_journal(buffer, 0, state.commands, self._known - state.received)
+        if taken:
+            state.received += taken
+            if state.received == self._known:
+                self._set_state(Replaying(state.commands))
+        return offset
 
     def _on_frames(self, frames: list[bytes]) -> None:
         position = 0
@@ -640,13 +648,65 @@ class CurrentVM(CoreVM):
         commands: deque[bytes] = deque()
         taken = 0
         if offset < len(buffer):
-            offset, taken = self._take_frames(buffer, offset, _COMMAND_HEADS, self._known, commands.append)
+            offset, taken = self._take_journal(buffer, offset, commands, self._known)
         state = Replaying(commands) if taken == self._known else WaitingReplayEntries(commands, taken)
         if self._debug:
             self._set_state(state)
         else:
             self._state = state
         return offset
+
+    def _take_journal(self, buffer: bytes, offset: int, commands: deque[bytes], wanted: int) -> tuple[int, int]:
+        """Take the journal from ``buffer`` at ``offset``, up to ``wanted`` messages: commands
+        sliced into ``commands``, the usual completion notifications read where they lie and
+        queued (ahead of their commands, see ``_file``). Stops at anything else, a message the
+        chunk does not hold whole, or one over the size limit (the decoder reports it).
+        Returns (offset, messages taken)."""
+        size = len(buffer)
+        last = size - HEADER_SIZE  # a header fits if offset <= last
+        limit = self._decoder._max
+        unpack = _unpack_length_from
+        append = commands.append
+        queue = self._queue
+        left = wanted
+        while left and offset <= last:
+            head = buffer[offset]
+            length = unpack(buffer, offset + 4)[0]
+            end = offset + HEADER_SIZE + length
+            if end > size or length > limit:
+                break
+            if head < 0x80:
+                if head < 0x04:
+                    break
+                append(buffer[offset:end])  # a command: 0x0400-0x7FFF
+            elif head > 0xFB:
+                break
+            else:  # a notification: 0x8000-0xFBFF
+                if length >= 6:  # (the shape below takes six bytes at least)
+                    field, completion_id, tag, inner = _BODY_START(buffer, offset + HEADER_SIZE)
+                else:
+                    field = 0
+                if (
+                    field == 0x08
+                    and completion_id < 0x80
+                    and tag == 0x2A
+                    and inner == length - 4
+                    and inner >= 2
+                    and buffer[offset + 12] == 0x0A
+                    and buffer[offset + 13] == inner - 2
+                ):
+                    # The commonest (see _read_in_place): {completion_id, value: Value{content}}.
+                    value = _object_new(Success)
+                    _set_success_value(value, buffer[offset + 14 : end])
+                    queue.append((completion_id, value))
+                else:
+                    fast = _completion_notification(buffer, offset + HEADER_SIZE, end)
+                    if fast is None:
+                        break
+                    queue.append(fast)
+            left -= 1
+            offset = end
+        return offset, wanted - left
 
     def _on_message(self, frame: bytes) -> None:
         """Any message but a command to replay or a notification (whole frame)."""
