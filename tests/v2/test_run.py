@@ -6,9 +6,12 @@ classes here.
 
 from __future__ import annotations
 
+import struct
 from datetime import timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from restate_core import (
     CoreVM,
@@ -22,8 +25,8 @@ from restate_core import (
     SuspendedError,
     VMError,
 )
-from restate_core.protocol import REQUIRES_ACK, v2
-from restate_core.testing import await_result
+from restate_core.protocol import REQUIRES_ACK, Version, v2
+from restate_core.testing import await_result, encode_input
 
 from .conftest import (
     ack,
@@ -366,3 +369,60 @@ def test_retry_info_of_the_first_new_entry_comes_from_the_start_message(
     )
 
     assert error_as_vm_error(out.messages[0]) == VMError(500, "stop here")
+
+
+# ---- replaying runs one after the other (not upstream) ----
+
+run_names = st.one_of(st.sampled_from(["", "a", "ab", "abc", "abcd", "é名"]), st.text(min_size=120, max_size=140))
+run_results = st.one_of(
+    st.binary(max_size=300).map(Success),
+    st.tuples(st.integers(0, 599), st.text(max_size=8)).map(lambda failure: Failure(*failure)),
+)
+
+
+def recorded_run(name: str, result: Success | Failure, unknown_field: bool) -> bytes:
+    entry = (
+        run_entry(name, result.value)
+        if isinstance(result, Success)
+        else run_entry(name, failure=(result.code, result.message))
+    )
+    body = entry.SerializeToString() + (b"\xa0\x01\x07" if unknown_field else b"")  # field 20: 7
+    return struct.pack(">HHI", RUN, 0, len(body)) + body
+
+
+@given(st.lists(st.tuples(run_names, run_results, st.booleans()), min_size=1, max_size=6), st.booleans())
+def test_replayed_runs_give_their_recorded_results(
+    runs: list[tuple[str, Success | Failure, bool]], frame_per_chunk: bool
+) -> None:
+    # Names that share a prefix, long names and values (two-byte lengths), failures, a field
+    # this core does not know: each run replayed gets its own recorded result.
+    journal = [recorded_run(*run) for run in runs]
+    start = encode_input(Version.V2, [start_message(1 + len(runs)), input_entry(b"in")])
+    vm = CoreVM([("content-type", Version.V2.content_type)])
+    for chunk in [start, *journal] if frame_per_chunk else [start + b"".join(journal)]:
+        vm.notify_input(chunk)
+    vm.notify_input_closed()
+    vm.sys_input()
+    for name, result, _ in runs:
+        assert vm.sys_run_enter(name) == Executed(result)
+
+
+def test_run_names_remembered_are_bounded() -> None:
+    from restate_core.vm import _legacy
+
+    for number in range(1500):
+        name = f"run {number}"
+        runs = [(name, Success(b"v"), False)] * 2
+        test_replayed_runs_give_their_recorded_results.hypothesis.inner_test(runs, False)  # type: ignore[attr-defined]
+        assert 0 < len(_legacy._RUN_NAMES) <= 1024
+
+
+def test_a_replayed_run_whose_value_length_is_not_canonical() -> None:
+    # The value's length written in two bytes (0x85 0x00: 5), then a field this core does not
+    # know: the value is the five bytes, as protobuf reads it.
+    body = b"\x62\x01r" + b"\x72\x85\x00" + b"value" + b"\xa2\x01\x7c" + bytes(124)
+    recorded = struct.pack(">HHI", RUN, 0, len(body)) + body
+    vm = CoreVM([("content-type", Version.V2.content_type)])
+    vm.notify_input(encode_input(Version.V2, [start_message(3), input_entry(b"in")]) + recorded * 2)
+    vm.sys_input()
+    assert vm.sys_run_enter("r") == vm.sys_run_enter("r") == Executed(Success(b"value"))

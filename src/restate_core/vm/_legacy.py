@@ -54,6 +54,7 @@ from .._values import (
     Target,
     Value,
     _object_new,
+    _set_executed_value,
     _set_success_value,
     new_executed,
     new_input,
@@ -239,6 +240,19 @@ class Processing:
         #: The name of the run between sys_run_enter and sys_run_exit.
         self.run: str | None = None
         self.await_point = await_point
+
+
+#: A run's name as the entry's field 12, by name (the few names a service uses; bounded).
+_RUN_NAMES: dict[str, bytes] = {}
+
+
+def _run_name(name: str) -> bytes:
+    """``name`` as a RunEntryMessage's name field (nothing for ""), remembered."""
+    field = wire.bytes_field(b"\x62", name.encode()) if name else b""
+    if len(_RUN_NAMES) >= 1024:
+        _RUN_NAMES.clear()
+    _RUN_NAMES[name] = field
+    return field
 
 
 def _result_value(message: Message) -> Value | None:
@@ -993,7 +1007,9 @@ class LegacyVM(CoreVM):
                 info = self._retry_info()
                 return _NOT_EXECUTED_FIRST_TRY if info is _FIRST_TRY else NotExecuted(info)
             # Replaying: the recorded run carries its result, the expected entry (name only) does not.
-            name_field = wire.bytes_field(b"\x62", name.encode()) if name else b""
+            name_field = _RUN_NAMES.get(name)
+            if name_field is None:
+                name_field = _run_name(name)
             if state.__class__ is Replaying and len(state.entries) > 1:
                 recorded = state.entries[0]
                 if (
@@ -1002,7 +1018,14 @@ class LegacyVM(CoreVM):
                     and recorded.startswith(name_field, HEADER_SIZE)
                 ):
                     # The usual replay: the recorded run is our entry plus its result, nothing else.
-                    value = _result_suffix(recorded, HEADER_SIZE + len(name_field))
+                    start = HEADER_SIZE + len(name_field)
+                    size = len(recorded) - start - 2
+                    value: Value | None
+                    if 0 <= size < 0x80 and recorded[start] == 0x72 and recorded[start + 1] == size:
+                        value = _object_new(Success)  # a value: new_success, inlined
+                        _set_success_value(value, recorded[start + 2 :])
+                    else:
+                        value = _result_suffix(recorded, start)
                     if value is not None and value is not VOID:
                         self._index = index = self._index + 1  # _advance, inlined
                         self._entry_type = RUN
@@ -1010,7 +1033,9 @@ class LegacyVM(CoreVM):
                         state.entries.popleft()
                         if self._debug:
                             logger.debug("replaying entry %d: run", index)
-                        return new_executed(value)  # type: ignore[arg-type]
+                        executed = _object_new(Executed)  # new_executed, inlined
+                        _set_executed_value(executed, value)
+                        return executed
             value = self._journal_result(RUN, encode_frame(RUN, name_field), _RUN, None, name)
             if value is None or value is VOID:
                 raise VMError(PROTOCOL_VIOLATION, "Expected RunEntryMessage to contain a result")
