@@ -130,6 +130,32 @@ def test_decoder_fed_from_an_offset_ignores_the_bytes_before_it(
     assert offset.buffered() == plain.buffered() == 0
 
 
+@given(valid_streams(), st.lists(st.integers(0, 5000), max_size=30), st.booleans())
+def test_decoder_joined_then_fed_back_gives_the_same_frames(
+    stream: tuple[Version, list[Message | Frame]], cuts: list[int], memoryviews: bool
+) -> None:
+    # notify_input's way with bytes pending: join() until the pending message completes, then
+    # the joined bytes fed back (here all of them; the VM may take some first).
+    version, messages = stream
+    data = encode_input(version, messages)
+    plain, joining = Decoder(), Decoder()
+    expected: list[bytes] = []
+    got: list[bytes] = []
+    for chunk in _chunks(data, cuts):
+        expected += plain.feed(chunk)
+        piece: bytes | memoryview = memoryview(chunk) if memoryviews else chunk
+        if joining.buffered():
+            joined = joining.join(piece)
+            if joined is None:
+                assert joining.buffered() == plain.buffered()
+                continue
+            assert joining.buffered() == 0
+            piece = joined
+        got += joining.feed(piece)
+    assert got == expected
+    assert joining.buffered() == plain.buffered() == 0
+
+
 def test_decoder_start_must_lie_within_the_chunk() -> None:  # (feed_from)
     for start in (-1, 4):
         with pytest.raises(ValueError):

@@ -188,6 +188,24 @@ class Decoder:
         self._offset = 0
         return self.frames()
 
+    def join(self, data: bytes | bytearray | memoryview) -> bytes | None:
+        """With bytes pending: ``None`` while ``data`` does not complete the pending message (it is
+        appended); once it does, the pending bytes and ``data`` as one ``bytes`` (a single copy),
+        taken out of the decoder, which is then empty: feeding them back gives the messages
+        ``feed(data)`` would have, and a caller may first take some itself (``feed_from``)."""
+        buffer = self._buffer
+        offset = self._offset
+        if len(buffer) - offset + len(data) < self._need:
+            if buffer.__class__ is bytearray:
+                buffer += data
+            else:
+                self.push(data)
+            return None
+        self._buffer = b""
+        self._offset = 0
+        self._need = HEADER_SIZE
+        return b"".join((buffer[offset:] if offset else buffer, data))
+
     def feed_from(self, data: bytes | bytearray | memoryview, start: int) -> list[bytes]:
         """``feed(data[start:])`` without copying ``data`` when nothing is pending: for a caller
         that took what comes before ``start`` itself (``CoreVM`` with a large StartMessage)."""

@@ -491,20 +491,24 @@ class CoreVM:
         decoder = self._decoder
         try:
             if decoder._offset != len(decoder._buffer):
-                frames = decoder.feed(buffer)  # bytes pending: the decoder goes on with them
-            else:
-                # Nothing pending: the model may take the usual messages where they lie.
-                if self._start is not None:
-                    start = self._read_in_place(buffer) if buffer.__class__ is bytes else 0
-                    if start and start == len(buffer):
-                        return
-                else:  # (no StartMessage yet)
-                    start = self._start_in_place(buffer) if buffer else 0
-                    if start == len(buffer):
-                        return
-                if decoder is _IDLE_DECODER:  # the first bytes the VM does not take in place
-                    decoder = self._decoder = Decoder(DEFAULT_MAX_MESSAGE_SIZE)
-                frames = decoder.feed_from(buffer, start) if start else decoder.feed(buffer)
+                # Bytes pending: nothing to do until the chunk completes the pending message; then
+                # the pending bytes and the chunk, joined, are read as a chunk of their own.
+                joined = decoder.join(buffer)
+                if joined is None:
+                    return
+                buffer = joined
+            # Nothing pending: the model may take the usual messages where they lie.
+            if self._start is not None:
+                start = self._read_in_place(buffer) if buffer.__class__ is bytes else 0
+                if start and start == len(buffer):
+                    return
+            else:  # (no StartMessage yet)
+                start = self._start_in_place(buffer) if buffer else 0
+                if start == len(buffer):
+                    return
+            if decoder is _IDLE_DECODER:  # the first bytes the VM does not take in place
+                decoder = self._decoder = Decoder(DEFAULT_MAX_MESSAGE_SIZE)
+            frames = decoder.feed_from(buffer, start) if start else decoder.feed(buffer)
             if frames:
                 self._on_frames(frames)
             if not decoder._need:
@@ -552,17 +556,19 @@ class CoreVM:
         ``heads[first header byte]`` is set; stops at anything else, a frame the chunk does not hold
         whole, or one over the size limit (the decoder reports it). Returns (offset, frames taken)."""
         size = len(buffer)
+        last = size - HEADER_SIZE  # a header fits if offset <= last
         limit = self._decoder._max
-        taken = 0
-        while taken < wanted and offset + HEADER_SIZE <= size and heads[buffer[offset]]:
-            length = _unpack_length_from(buffer, offset + 4)[0]
+        unpack = _unpack_length_from
+        left = wanted
+        while left and offset <= last and heads[buffer[offset]]:
+            length = unpack(buffer, offset + 4)[0]
             end = offset + HEADER_SIZE + length
             if end > size or length > limit:
                 break
             append(buffer[offset:end])
-            taken += 1
+            left -= 1
             offset = end
-        return offset, taken
+        return offset, wanted - left
 
     def notify_input_closed(self) -> None:
         """The request body ended. May suspend the invocation (see the contract)."""

@@ -463,17 +463,21 @@ class LegacyVM(CoreVM):
         return offset
 
     def _replay_chunk(self, entries: deque[bytes], buffer: bytes) -> int:
-        # A chunk that is one whole journal entry (a runtime in request-response mode sends
-        # them so, one a chunk), taken as it is; else 0.
+        # The journal entries that begin a chunk, sliced into the replay queue. A runtime in
+        # request-response mode sends one a chunk: such a chunk is taken as it is.
         size = len(buffer)
-        if size < HEADER_SIZE or size != HEADER_SIZE + _unpack_length_from(buffer, 4)[0]:
+        if size < HEADER_SIZE:
             return 0
-        if not buffer[0] & 0xFC or size - HEADER_SIZE > self._decoder._max:
-            return 0  # (not an entry: types 0x0400 and up)
-        entries.append(buffer)
+        if size == HEADER_SIZE + _unpack_length_from(buffer, 4)[0]:
+            if not buffer[0] & 0xFC or size - HEADER_SIZE > self._decoder._max:
+                return 0  # (not an entry: types 0x0400 and up)
+            entries.append(buffer)
+            offset = size
+        else:
+            offset = self._take_frames(buffer, 0, _ENTRY_HEADS, self._known - len(entries), entries.append)[0]
         if len(entries) == self._known:
             self._set_state(Replaying(entries))
-        return size
+        return offset
 
     def _on_frames(self, frames: list[bytes]) -> None:
         position = 0
