@@ -8,7 +8,7 @@ of the measured round only: the endpoint's CPU time per invocation, the time ins
 VM per invocation, and the VM's share of the CPU time. The wrapper's own cost, measured on
 a function that does nothing, is taken out of both.
 
-    python bench/e2e_share.py [--invocations 2000] [--concurrency 50] [--http h2|http1.1|both]
+    python bench/e2e_share.py [--invocations 2000] [--concurrency 20] [--http h2|http1.1|both]
                               [--methods] [--rust-python PYTHON]
 
 ``--rust-python`` measures the official SDK on the Rust core the same way, serving the same
@@ -126,7 +126,7 @@ def print_methods(row: dict[str, Any]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--invocations", type=int, default=2000)
-    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--http", choices=("h2", "http1.1", "both"), default="both")
     parser.add_argument("--methods", action="store_true", help="also the time per call of each VM method")
     parser.add_argument(
