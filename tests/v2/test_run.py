@@ -6,7 +6,6 @@ classes here.
 
 from __future__ import annotations
 
-import struct
 from datetime import timedelta
 
 import pytest
@@ -25,7 +24,7 @@ from restate_core import (
     SuspendedError,
     VMError,
 )
-from restate_core.protocol import REQUIRES_ACK, Version, v2
+from restate_core.protocol import REQUIRES_ACK, Version, encode_frame, v2
 from restate_core.testing import await_result, encode_input
 
 from .conftest import (
@@ -386,16 +385,11 @@ def recorded_run(name: str, result: Success | Failure, unknown_field: bool) -> b
         if isinstance(result, Success)
         else run_entry(name, failure=(result.code, result.message))
     )
-    body = entry.SerializeToString() + (b"\xa0\x01\x07" if unknown_field else b"")  # field 20: 7
-    return struct.pack(">HHI", RUN, 0, len(body)) + body
+    return encode_frame(RUN, entry.SerializeToString() + (b"\xa0\x01\x07" if unknown_field else b""))  # field 20: 7
 
 
-@given(st.lists(st.tuples(run_names, run_results, st.booleans()), min_size=1, max_size=6), st.booleans())
-def test_replayed_runs_give_their_recorded_results(
-    runs: list[tuple[str, Success | Failure, bool]], frame_per_chunk: bool
-) -> None:
-    # Names that share a prefix, long names and values (two-byte lengths), failures, a field
-    # this core does not know: each run replayed gets its own recorded result.
+def assert_replayed(runs: list[tuple[str, Success | Failure, bool]], frame_per_chunk: bool) -> None:
+    """Replaying ``runs`` (name, recorded result, an unknown field behind it) gives each its result."""
     journal = [recorded_run(*run) for run in runs]
     start = encode_input(Version.V2, [start_message(1 + len(runs)), input_entry(b"in")])
     vm = CoreVM([("content-type", Version.V2.content_type)])
@@ -407,21 +401,28 @@ def test_replayed_runs_give_their_recorded_results(
         assert vm.sys_run_enter(name) == Executed(result)
 
 
+@given(st.lists(st.tuples(run_names, run_results, st.booleans()), min_size=1, max_size=6), st.booleans())
+def test_replayed_runs_give_their_recorded_results(
+    runs: list[tuple[str, Success | Failure, bool]], frame_per_chunk: bool
+) -> None:
+    # Names that share a prefix, long names and values (two-byte lengths), failures, a field
+    # this core does not know: each run replayed gets its own recorded result.
+    assert_replayed(runs, frame_per_chunk)
+
+
 def test_run_names_remembered_are_bounded() -> None:
     from restate_core.vm import _legacy
 
     for number in range(1500):
         name = f"run {number}"
-        runs = [(name, Success(b"v"), False)] * 2
-        test_replayed_runs_give_their_recorded_results.hypothesis.inner_test(runs, False)  # type: ignore[attr-defined]
+        assert_replayed([(name, Success(b"v"), False)] * 2, False)
         assert 0 < len(_legacy._RUN_NAMES) <= 1024
 
 
 def test_a_replayed_run_whose_value_length_is_not_canonical() -> None:
     # The value's length written in two bytes (0x85 0x00: 5), then a field this core does not
     # know: the value is the five bytes, as protobuf reads it.
-    body = b"\x62\x01r" + b"\x72\x85\x00" + b"value" + b"\xa2\x01\x7c" + bytes(124)
-    recorded = struct.pack(">HHI", RUN, 0, len(body)) + body
+    recorded = encode_frame(RUN, b"\x62\x01r" + b"\x72\x85\x00" + b"value" + b"\xa2\x01\x7c" + bytes(124))
     vm = CoreVM([("content-type", Version.V2.content_type)])
     vm.notify_input(encode_input(Version.V2, [start_message(3), input_entry(b"in")]) + recorded * 2)
     vm.sys_input()
