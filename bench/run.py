@@ -319,27 +319,28 @@ def r120_runs(m: Any, data: bytes, runs: list[tuple[str, bytes, bytes]]) -> tupl
     return rust_end(vm), value
 
 
-def ours_sleeps(version: Version, data: bytes, dones: list[bytes]) -> tuple[bytes, Any]:
-    vm = ours_start(version, data, close=False)
+def awaited_sleeps(vm: Any, dones: list[bytes], duration: Any) -> Any:
+    """Sleeps awaited before their completions arrive, through ``CoreVM``'s API (also the Rust
+    core 0.4.0's): the value of the last."""
     value = None
     for done in dones:
-        h = vm.sys_sleep(SLEEP)
+        h = vm.sys_sleep(duration)
         vm.notify_await_point(h)
         vm.take_async_result(h)  # not ready
         vm.notify_input(done)
         value = vm.take_async_result(h)
+    return value
+
+
+def ours_sleeps(version: Version, data: bytes, dones: list[bytes]) -> tuple[bytes, Any]:
+    vm = ours_start(version, data, close=False)
+    value = awaited_sleeps(vm, dones, SLEEP)
     return ours_end(vm), value
 
 
 def r040_sleeps(m: Any, data: bytes, dones: list[bytes]) -> tuple[bytes, Any]:
     vm = rust_start(m, V2, data, close=False)
-    value = None
-    for done in dones:
-        h = vm.sys_sleep(60_000)
-        vm.notify_await_point(h)
-        vm.take_async_result(h)
-        vm.notify_input(done)
-        value = vm.take_async_result(h)
+    value = awaited_sleeps(vm, dones, 60_000)  # milliseconds
     return rust_end(vm), value
 
 
