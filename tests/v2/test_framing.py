@@ -275,3 +275,33 @@ def test_decoder_rejects_a_body_over_the_limit() -> None:
     with pytest.raises(VMError) as raised:
         decoder.next()
     assert raised.value.code == 571
+
+
+@pytest.mark.parametrize("body", [b"", b"xyz"], ids=["empty", "three bytes"])
+def test_decoder_fed_from_an_offset_completes_a_message_cut_anywhere(body: bytes) -> None:
+    # As notify_input uses it: the caller took the whole frame before the offset itself.
+    first = MessageHeader(T.INPUT_ENTRY, 0, 3).encode() + b"abc"
+    second = MessageHeader(T.INPUT_ENTRY, 0, len(body)).encode() + body
+    for cut in range(1, len(second)):
+        fed, fed_from = Decoder(), Decoder()
+        assert fed.feed(first + second[:cut]) == [first]
+        assert fed_from.feed_from(first + second[:cut], len(first)) == []
+        assert fed_from.buffered() == fed.buffered() == cut
+        assert fed.feed(second[cut:]) == [second]
+        assert fed_from.join(second[cut:]) == second  # complete at once: not one byte later
+
+
+@pytest.mark.parametrize("start", ["at the header", "after a whole frame"])
+def test_decoder_fed_from_an_offset_rejects_a_body_over_the_limit_before_it_arrives(start: str) -> None:
+    # The header is all there is of the message: the decoder must not wait for its body.
+    frame = MessageHeader(T.INPUT_ENTRY, 0, 3).encode() + b"abc"
+    over = MessageHeader(T.INPUT_ENTRY, 0, 17).encode() + b"xy"
+    decoder = Decoder(max_message_size=16)
+    if start == "at the header":
+        with pytest.raises(VMError) as raised:
+            decoder.feed_from(frame + over, len(frame))
+    else:
+        assert decoder.feed_from(b"junk" + frame + over, 4) == [frame]
+        with pytest.raises(VMError) as raised:
+            decoder.frames()
+    assert raised.value.code == 571

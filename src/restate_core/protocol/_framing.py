@@ -208,13 +208,25 @@ class Decoder:
 
     def feed_from(self, data: bytes | bytearray | memoryview, start: int) -> list[bytes]:
         """``feed(data[start:])`` without copying ``data`` when nothing is pending: for a caller
-        that took what comes before ``start`` itself (``CoreVM`` with a large StartMessage)."""
+        that took what comes before ``start`` itself (``CoreVM`` takes the messages it reads in
+        place)."""
         if not 0 <= start <= len(data):
             raise ValueError(f"start must be within the chunk (0..{len(data)}), got {start}")
         if len(self._buffer) - self._offset or data.__class__ is not bytes:
             return self.feed(data[start:])
+        # A caller that took the whole messages itself mostly leaves the start of one: kept here
+        # without a walk through frames().
+        rest = len(data) - start
+        if rest < HEADER_SIZE:  # (copied: a part of a header must not hold on to the chunk)
+            self._buffer = data[start:]
+            self._offset = 0
+            return []  # (with nothing pending, the decoder already needs a header: HEADER_SIZE)
         self._buffer = data
         self._offset = start
+        length = _unpack_length_from(data, start + 4)[0]
+        if HEADER_SIZE + length > rest and length <= self._max:
+            self._need = HEADER_SIZE + length
+            return []
         return self.frames()
 
     def frames(self) -> list[bytes]:
