@@ -120,3 +120,52 @@ def test_bytes_like_values_write_what_bytes_write(version: Version, kind: type) 
     long = b"x" * 300  # also the paths for lengths over one varint byte
     for value in (b"1", long):
         assert run(kind(value)) == run(value)
+
+
+# ---- notify_input: a chunk must be bytes-like ----
+
+NOT_BYTES_LIKE = [5, 0, [1, 2, 3], [], "abc", "", None, 3.5, object()]
+
+#: Where the bad chunk comes in the input (start + input entry): before it, after all of it,
+#: with the end of the entry pending as the tail of a chunk, or pending as bytes collected
+#: from several chunks.
+WHEN = ["before the start", "after the input", "with a tail pending", "with pieces pending"]
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=str)
+@pytest.mark.parametrize("when", WHEN)
+@pytest.mark.parametrize("bad", NOT_BYTES_LIKE, ids=repr)
+def test_notify_input_rejects_a_chunk_that_is_not_bytes_like(version: Version, when: str, bad: object) -> None:
+    proto = v2 if version.is_legacy else v5
+    start = proto.StartMessage(id=b"inv", debug_id="inv", known_entries=1, partial_state=False)
+    entry = v2.InputEntryMessage(value=b"in") if version.is_legacy else v5.InputCommandMessage()
+    data = encode_input(version, [start, entry])
+    pieces = {
+        "before the start": [b"", data],
+        "after the input": [data, b""],
+        "with a tail pending": [data[:-3], data[-3:]],
+        "with pieces pending": [data[:-3] + b"", data[-3:-2], data[-2:]],
+    }[when]
+
+    def run(reject: bool) -> bytes:
+        # The bad chunk goes in before the last piece; the VM must then be as if it never came.
+        vm = CoreVM([("content-type", version.content_type)], clock=lambda: 1000.0)
+        for piece in pieces[:-1]:
+            vm.notify_input(piece)
+        if reject:
+            with pytest.raises(TypeError, match=rf"notify_input takes a bytes-like buffer, not {type(bad).__name__}$"):
+                vm.notify_input(bad)  # type: ignore[arg-type]
+        vm.notify_input(pieces[-1])
+        vm.sys_input()
+        return valid_calls(vm)
+
+    assert run(reject=True) == run(reject=False)
+
+
+@pytest.mark.parametrize("bad", NOT_BYTES_LIKE, ids=repr)
+def test_notify_input_rejects_a_chunk_that_is_not_bytes_like_once_failed(bad: object) -> None:
+    vm = CoreVM([("content-type", Version.V6.content_type)])
+    vm.notify_input(b"\xff" * 8)  # not a StartMessage: the VM fails
+    with pytest.raises(TypeError, match="bytes-like"):
+        vm.notify_input(bad)  # type: ignore[arg-type]
+    vm.notify_input(b"more")  # (bytes are still taken, and ignored)

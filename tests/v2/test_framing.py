@@ -305,3 +305,20 @@ def test_decoder_fed_from_an_offset_rejects_a_body_over_the_limit_before_it_arri
         with pytest.raises(VMError) as raised:
             decoder.frames()
     assert raised.value.code == 571
+
+
+@pytest.mark.parametrize("bad", [5, [1, 2, 3], "abc", None], ids=repr)
+@pytest.mark.parametrize(
+    ("method", "pending"),
+    [(method, pending) for method in ("push", "feed", "join") for pending in (0, 2, 9) if pending or method != "join"],
+)
+def test_decoder_takes_only_bytes_like_chunks(bad: object, method: str, pending: int) -> None:
+    # bytes(5) would be five zero bytes, bytes([1, 2, 3]) three bytes: neither is a chunk. (join
+    # is for bytes pending.)
+    frame = MessageHeader(T.INPUT_ENTRY, 0, 3).encode() + b"abc"
+    decoder = Decoder()
+    decoder.push(frame[:pending])
+    with pytest.raises(TypeError):
+        getattr(decoder, method)(bad)
+    assert decoder.buffered() == pending  # as before the call
+    assert decoder.feed(frame[pending:]) == [frame]

@@ -100,6 +100,12 @@ def encode_frame(message_type: int, body: bytes, flags: int = 0) -> bytes:
     return _pack_header(message_type, flags, len(body)) + body
 
 
+def _copied(data: bytes | bytearray | memoryview) -> bytes:
+    # bytes(data) would also take an int (that many zero bytes) or a list of ints: a chunk must
+    # be bytes-like (TypeError otherwise).
+    return bytes(memoryview(data))
+
+
 class Decoder:
     """Streaming frame decoder: push bytes split anywhere, pull whole messages.
 
@@ -132,7 +138,7 @@ class Decoder:
         buffer = self._buffer
         if self._offset == len(buffer):
             # Nothing pending: parse the chunk itself.
-            self._buffer = data if data.__class__ is bytes else bytes(data)
+            self._buffer = data if data.__class__ is bytes else _copied(data)
             self._offset = 0
         elif buffer.__class__ is bytes:
             pending = bytearray(memoryview(buffer)[self._offset :])
@@ -173,7 +179,7 @@ class Decoder:
                 return []
             data = b"".join((buffer[offset:] if offset else buffer, data))
         elif data.__class__ is not bytes:
-            data = bytes(data)
+            data = _copied(data)
         size = len(data)
         if size >= HEADER_SIZE:
             length = _unpack_length_from(data, 4)[0]
@@ -201,10 +207,11 @@ class Decoder:
             else:
                 self.push(data)
             return None
+        joined = b"".join((buffer[offset:] if offset else buffer, data))  # (first: it may raise)
         self._buffer = b""
         self._offset = 0
         self._need = HEADER_SIZE
-        return b"".join((buffer[offset:] if offset else buffer, data))
+        return joined
 
     def feed_from(self, data: bytes | bytearray | memoryview, start: int) -> list[bytes]:
         """``feed(data[start:])`` without copying ``data`` when nothing is pending: for a caller

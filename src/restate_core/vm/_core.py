@@ -156,6 +156,14 @@ def first_bytes(frames: list[bytes]) -> bytes:
     return bytes(map(_first_byte, frames))
 
 
+def _check_chunk(buffer: object) -> None:
+    """``TypeError`` unless ``buffer`` is bytes-like (what ``notify_input`` takes)."""
+    try:
+        memoryview(buffer)  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(f"notify_input takes a bytes-like buffer, not {type(buffer).__name__}") from None
+
+
 def unexpected_state(state: object, event: str) -> VMError:
     """571: ``event`` is not allowed in ``state``."""
     return VMError(PROTOCOL_VIOLATION, f"Unexpected state {type(state).name} when invoking '{event}'")  # type: ignore[attr-defined]
@@ -487,6 +495,8 @@ class CoreVM:
         the sticky failure. Raises ``TypeError`` for a non bytes-like buffer.
         """
         if self._state.__class__ is Failed:
+            if buffer.__class__ is not bytes:
+                _check_chunk(buffer)
             return
         decoder = self._decoder
         try:
@@ -502,10 +512,12 @@ class CoreVM:
                 start = self._read_in_place(buffer) if buffer.__class__ is bytes else 0
                 if start and start == len(buffer):
                     return
-            else:  # (no StartMessage yet)
+            elif buffer.__class__ is bytes:  # (no StartMessage yet)
                 start = self._start_in_place(buffer) if buffer else 0
                 if start == len(buffer):
                     return
+            else:
+                start = 0
             if decoder is _IDLE_DECODER:  # the first bytes the VM does not take in place
                 decoder = self._decoder = Decoder(DEFAULT_MAX_MESSAGE_SIZE)
             frames = decoder.feed_from(buffer, start) if start else decoder.feed(buffer)
@@ -516,6 +528,9 @@ class CoreVM:
                 decoder.frames()
         except VMError as error:
             self._fail(error, related=False)
+        except TypeError:
+            _check_chunk(buffer)  # (the clear message if the chunk is the cause)
+            raise
 
     def _read_in_place(self, buffer: bytes) -> int:
         """Take the whole messages at the start of ``buffer`` (a chunk that begins with a frame) that
@@ -524,17 +539,11 @@ class CoreVM:
         taken (the decoder gets the rest)."""
         return 0
 
-    def _start_in_place(self, buffer: bytes | bytearray | memoryview) -> int:
+    def _start_in_place(self, buffer: bytes) -> int:
         """Where the decoder is to start in ``buffer``: after the StartMessage that begins the chunk
         whole, which is decoded here; else 0. A large one (eager state) is decoded where it lies,
         never copied out. (``notify_input`` calls it with nothing pending in the decoder.)"""
-        if (
-            self._state.__class__ is WaitingStart
-            and buffer.__class__ is bytes
-            and len(buffer) >= HEADER_SIZE
-            and not buffer[0]
-            and not buffer[1]
-        ):
+        if self._state.__class__ is WaitingStart and len(buffer) >= HEADER_SIZE and not buffer[0] and not buffer[1]:
             size = len(buffer)
             end: int = HEADER_SIZE + _unpack_length_from(buffer, 4)[0]
             if end <= size and end - HEADER_SIZE <= self._decoder._max:
