@@ -500,9 +500,13 @@ class CoreVM:
             return
         decoder = self._decoder
         try:
-            if decoder._offset != len(decoder._buffer):
+            pending = decoder._buffer
+            if decoder._offset != len(pending):
                 # Bytes pending: nothing to do until the chunk completes the pending message; then
                 # the pending bytes and the chunk, joined, are read as a chunk of their own.
+                if pending.__class__ is bytearray and len(pending) - decoder._offset + len(buffer) < decoder._need:
+                    pending += buffer  # (Decoder.join's first case, inlined: small chunks)
+                    return
                 joined = decoder.join(buffer)
                 if joined is None:
                     return
