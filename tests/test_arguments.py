@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from restate_core import CoreVM, Failure, RetryableFailure, RetryPolicy, Success, Target
+from restate_core import CoreVM, Failure, RetryableFailure, RetryPolicy, Success, Target, VMError
 from restate_core.protocol import Version, v2, v5
-from restate_core.testing import encode_input
+from restate_core.testing import decode_output, encode_input
 
 VERSIONS = [Version.V1, Version.V2, Version.V5, Version.V6]
 
@@ -71,17 +71,48 @@ BAD_CALLS: dict[str, tuple[type[Exception], Callable[[CoreVM], Any]]] = {
     "output not a value": (TypeError, lambda vm: vm.sys_write_output(b"out")),
     "output value not bytes": (TypeError, lambda vm: vm.sys_write_output(Success("out"))),
     "output failure code": (ValueError, lambda vm: vm.sys_write_output(Failure(70000, "x"))),
+    "await handle not int": (TypeError, lambda vm: vm.notify_await_point("1")),
+    "await handle None": (TypeError, lambda vm: vm.notify_await_point(None)),
+    "take handle not int": (TypeError, lambda vm: vm.take_async_result(1.0)),
+    "take handle None": (TypeError, lambda vm: vm.take_async_result(None)),
+    # A str with a lone surrogate has no UTF-8 form: UnicodeEncodeError, a ValueError.
+    "run name not UTF-8": (ValueError, lambda vm: vm.sys_run_enter("r\ud800")),
+    "send service not UTF-8": (ValueError, lambda vm: vm.sys_send(Target("S\ud800", "h"), b"")),
+    "send key not UTF-8": (ValueError, lambda vm: vm.sys_send(Target("S", "h", "k\ud800"), b"")),
+    "call handler not UTF-8": (ValueError, lambda vm: vm.sys_call(Target("S", "h\ud800"), b"")),
+    "state key not UTF-8": (ValueError, lambda vm: vm.sys_state_set("k\ud800", b"")),
+    "output failure not UTF-8": (ValueError, lambda vm: vm.sys_write_output(Failure(500, "x\ud800"))),
 }
+
+#: Promises exist from V5 on: on V1/V2 these fail the VM whatever the arguments.
+BAD_PROMISE_CALLS: dict[str, tuple[type[Exception], Callable[[CoreVM], Any]]] = {
+    "promise key not UTF-8": (ValueError, lambda vm: vm.sys_get_promise("p\ud800")),
+    "peek promise key not UTF-8": (ValueError, lambda vm: vm.sys_peek_promise("p\ud800")),
+    "complete promise key not UTF-8": (ValueError, lambda vm: vm.sys_complete_promise("p\ud800", Success(b""))),
+    "complete promise failure not UTF-8": (
+        ValueError,
+        lambda vm: vm.sys_complete_promise("p", Failure(500, "x\ud800")),
+    ),
+}
+
+
+def assert_rejected_without_trace(version: Version, error: type[Exception], call: Callable[[CoreVM], Any]) -> None:
+    vm = processing(version)
+    with pytest.raises(error):
+        call(vm)
+    assert valid_calls(vm) == valid_calls(processing(version))
 
 
 @pytest.mark.parametrize("version", VERSIONS, ids=str)
 @pytest.mark.parametrize("case", sorted(BAD_CALLS))
 def test_a_rejected_call_leaves_no_trace(version: Version, case: str) -> None:
-    error, call = BAD_CALLS[case]
-    vm = processing(version)
-    with pytest.raises(error):
-        call(vm)
-    assert valid_calls(vm) == valid_calls(processing(version))
+    assert_rejected_without_trace(version, *BAD_CALLS[case])
+
+
+@pytest.mark.parametrize("version", [Version.V5, Version.V6], ids=str)
+@pytest.mark.parametrize("case", sorted(BAD_PROMISE_CALLS))
+def test_a_rejected_promise_call_leaves_no_trace(version: Version, case: str) -> None:
+    assert_rejected_without_trace(version, *BAD_PROMISE_CALLS[case])
 
 
 @pytest.mark.parametrize("version", VERSIONS, ids=str)
@@ -169,3 +200,28 @@ def test_notify_input_rejects_a_chunk_that_is_not_bytes_like_once_failed(bad: ob
     with pytest.raises(TypeError, match="bytes-like"):
         vm.notify_input(bad)  # type: ignore[arg-type]
     vm.notify_input(b"more")  # (bytes are still taken, and ignored)
+
+
+# ---- a handle that no call returned ----
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=str)
+@pytest.mark.parametrize("handle", [-1, 99, 2**40, 2**70])
+@pytest.mark.parametrize("closed_first", [True, False], ids=["input closed first", "awaited first"])
+def test_awaiting_a_handle_never_created_fails_instead_of_suspending(
+    version: Version, handle: int, closed_first: bool
+) -> None:
+    # A suspension naming it would be a message no runtime can act on (and past 2**32 not even
+    # a valid one): the VM fails with an ErrorMessage instead.
+    vm = processing(version)
+    if closed_first:
+        vm.notify_input_closed()
+    vm.notify_await_point(handle)
+    if not closed_first:
+        vm.notify_input_closed()
+    with pytest.raises(VMError) as raised:
+        vm.take_async_result(handle)
+    assert raised.value.code == 500
+    assert f"Awaiting handle {handle}, which was never created" in raised.value.message
+    messages = decode_output(version, vm.take_output() or b"")
+    assert [type(message).__name__ for message in messages] == ["ErrorMessage"]

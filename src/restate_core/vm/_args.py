@@ -23,6 +23,12 @@ def check_str(text: str, what: str) -> str:
     raise TypeError(f"{what} must be str, not {type(text).__name__}")
 
 
+def check_handle(handle: int) -> None:
+    """TypeError unless ``handle`` is an int (what the ``sys_*`` calls return)."""
+    if not isinstance(handle, int):
+        raise TypeError(f"handle must be an int, not {type(handle).__name__}")
+
+
 def as_bytes(data: bytes | bytearray | memoryview, what: str) -> bytes:
     """``data`` as ``bytes``; TypeError unless it is bytes-like."""
     if data.__class__ is bytes:

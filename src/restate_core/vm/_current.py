@@ -80,6 +80,7 @@ from ._args import (
     bad_target,
     check_duration,
     check_failure,
+    check_handle,
     check_non_empty_value,
     check_str,
     check_target,
@@ -1047,6 +1048,7 @@ class CurrentVM(CoreVM):
         try:
             key = self._handles.get(handle)
             if key is None:
+                check_handle(handle)
                 raise VMError(
                     INTERNAL,
                     f"Awaiting handle {handle}, which was never created or whose result was already taken",
@@ -1075,6 +1077,7 @@ class CurrentVM(CoreVM):
             raise self._fail(self._state_error("take_async_result"))
         key = self._handles.get(handle)
         if key is None:
+            check_handle(handle)
             return None
         try:
             ready = self._ready
@@ -1340,15 +1343,18 @@ class CurrentVM(CoreVM):
         try:
             check_target(target)
             invoke_time = 0 if delay is None else epoch_millis_after(self._clock, check_duration(delay, "delay"))
+            completion_id = self._next_completion_id
             command = v5.OneWayCallCommandMessage(
                 service_name=target.service,
                 handler_name=target.handler,
                 parameter=as_bytes(input, "input"),
                 invoke_time=invoke_time,
                 key=target.key or "",
-                invocation_id_notification_idx=self._next_id(),
+                invocation_id_notification_idx=completion_id,
             )
-            self._command(ONE_WAY_CALL, encode_frame(ONE_WAY_CALL, command.SerializeToString()), "", "sys_send")
+            frame = encode_frame(ONE_WAY_CALL, command.SerializeToString())
+            self._next_completion_id = completion_id + 1  # (once nothing can raise ValueError)
+            self._command(ONE_WAY_CALL, frame, "", "sys_send")
         except VMError as error:
             raise self._fail(error) from None
 
@@ -1386,9 +1392,10 @@ class CurrentVM(CoreVM):
         """Get or peek the durable promise ``key``: one command, one completion id."""
         try:
             check_str(key, "key")
-            completion_id = self._next_id()
-            command = cls(key=key, result_completion_id=completion_id)
-            self._command(ty, encode_frame(ty, command.SerializeToString()), "", event)
+            completion_id = self._next_completion_id
+            frame = encode_frame(ty, cls(key=key, result_completion_id=completion_id).SerializeToString())
+            self._next_completion_id = completion_id + 1  # (once nothing can raise ValueError)
+            self._command(ty, frame, "", event)
             return self._new_handle(completion_id)
         except VMError as error:
             raise self._fail(error) from None
@@ -1397,10 +1404,11 @@ class CurrentVM(CoreVM):
         try:
             check_str(key, "key")
             check_non_empty_value(value, "value")
-            completion_id = self._next_id()
+            completion_id = self._next_completion_id
             command = v5.CompletePromiseCommandMessage(key=key, result_completion_id=completion_id)
             _set_value(command, value, "completion_value", "completion_failure")
             frame = encode_frame(COMPLETE_PROMISE, command.SerializeToString())
+            self._next_completion_id = completion_id + 1  # (once nothing can raise ValueError)
             self._command(COMPLETE_PROMISE, frame, "", "sys_complete_promise")
             return self._new_handle(completion_id)
         except VMError as error:
@@ -1411,8 +1419,8 @@ class CurrentVM(CoreVM):
             if name.__class__ is not str:
                 check_str(name, "name")
             completion_id = self._next_completion_id
+            frame = wire.v5_run_frame(completion_id, name)  # (first: a name that is not UTF-8 raises)
             self._next_completion_id = completion_id + 1
-            frame = wire.v5_run_frame(completion_id, name)
             # While processing, a run's result is in the journal only if the runtime sent it
             # ahead of the command (a malformed journal): usually there is nothing to look up.
             state = self._state

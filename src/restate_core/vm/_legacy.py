@@ -72,6 +72,7 @@ from ._args import (
     bad_target,
     check_duration,
     check_failure,
+    check_handle,
     check_non_empty_value,
     check_str,
     check_target,
@@ -615,6 +616,8 @@ class LegacyVM(CoreVM):
             )
 
     def _suspend(self, index: int) -> None:
+        if not 0 <= index <= self._index:  # (an entry index: no suspension can name it)
+            raise VMError(INTERNAL, f"Awaiting handle {index}, which was never created")
         if self._debug:
             logger.debug("suspending, waiting for entry %d", index)
         self._write(wire.v2_suspension_frame([index]))
@@ -729,6 +732,8 @@ class LegacyVM(CoreVM):
         raise self._state_error("is_ready_to_execute")
 
     def notify_await_point(self, handle: int) -> None:
+        if handle.__class__ is not int:
+            check_handle(handle)
         state = self._state
         if state.__class__ is Failed:
             return
@@ -749,7 +754,10 @@ class LegacyVM(CoreVM):
         state = self._state
         if state.__class__ is Processing or state.__class__ is Replaying:
             value = self._ready.pop(handle, None)
-            if value is not None and state.await_point == handle:
+            if value is None:
+                if handle.__class__ is not int:
+                    check_handle(handle)
+            elif state.await_point == handle:
                 state.await_point = None
             return value
         if state.__class__ is Suspended:
@@ -1000,6 +1008,8 @@ class LegacyVM(CoreVM):
                 check_str(name, "name")
             state = self._state
             if state.__class__ is Processing:
+                if not name.isascii():
+                    name.encode()  # (UnicodeEncodeError, a ValueError, before anything changes)
                 self._index = index = self._index + 1
                 self._entry_type = RUN
                 self._entry_name = name
