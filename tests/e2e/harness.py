@@ -290,6 +290,9 @@ class Stack:
     def ingress(self, path: str, body: Any = None, method: str = "POST", timeout: float = 60) -> Response:
         return self.ns.call(http, method, f"{INGRESS}/{path.lstrip('/')}", body, None, timeout)
 
+    def admin(self, method: str, path: str, body: Any = None) -> Response:
+        return self.ns.call(http, method, f"{ADMIN}/{path.lstrip('/')}", body, None, 10)
+
     def query(self, sql: str) -> list[dict[str, Any]] | None:
         """Rows of an admin SQL query, or None if the server cannot answer yet."""
         response = self.ns.call(http, "POST", f"{ADMIN}/query", {"query": sql}, {"accept": "application/json"}, 10)

@@ -120,6 +120,48 @@ def test_workflow_with_a_durable_promise(stack: Stack) -> None:
     assert _ok(stack.ingress(f"Signup/{email}/status", None)) == {"status": "confirmed", "code": "1234"}
 
 
+def test_cancelling_an_invocation_cancels_the_call_it_awaits(stack: Stack) -> None:
+    # Chaos/caller awaits Chaos/sleeper, which sleeps for ten minutes. Cancelling the caller
+    # resolves its await to 409 "cancelled", and the caller passes the cancellation on to the
+    # sleeper, whose sleep then ends the same way.
+    sent = stack.ingress("Chaos/caller/send", 600_000)
+    assert sent.status in (200, 202), sent
+    caller = sent.json()["invocationId"]
+
+    def sleeper_id() -> str | None:
+        rows = stack.query(f"SELECT id FROM sys_invocation WHERE invoked_by_id = '{caller}'")
+        return rows[0]["id"] if rows else None
+
+    sleeper = _eventually(sleeper_id)
+    assert sleeper, "the caller never called the sleeper"
+    assert _eventually(lambda: _journal_has(stack, sleeper, "Command: Sleep"))
+    cancelled = stack.admin("PATCH", f"invocations/{caller}/cancel")
+    assert cancelled.status in (200, 202), cancelled
+    for invocation in (caller, sleeper):
+        path = f"restate/invocation/{invocation}/output"
+        output = _eventually(lambda path=path: _ended(stack.ingress(path, method="GET")))
+        assert output is not None, f"{invocation} did not end"
+        assert output.status == 409, output
+        assert b"cancelled" in output.body.lower(), output
+    # The caller's VM took the cancel signal and forwarded it (SendSignal) before its output; the
+    # sleeper's took it in place of the sleep's completion.
+    caller_journal = [row["entry_type"] for row in stack.journal(caller)]
+    assert caller_journal[-3:] == ["Notification: Signal", "Command: SendSignal", "Command: Output"], caller_journal
+    sleeper_journal = [row["entry_type"] for row in stack.journal(sleeper)]
+    assert sleeper_journal == ["Command: Input", "Command: Sleep", "Notification: Signal", "Command: Output"], (
+        sleeper_journal
+    )
+
+
+def _journal_has(stack: Stack, invocation: str, entry_type: str) -> bool:
+    return any(row["entry_type"] == entry_type for row in stack.journal(invocation))
+
+
+def _ended(response: Any) -> Any:
+    # 470: "the invocation exists but has not completed yet".
+    return response if response.status != 470 else None
+
+
 def _lazy_variant(kinds: list[tuple[str, str]]) -> bool:
     """The same journal when the server sent no eager state: a lazy get and its completion."""
     return kinds[:3] == [
