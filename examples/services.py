@@ -5,6 +5,7 @@
   ``Approver`` service resolves.
 * ``Counter`` (virtual object): state get/set/clear, a ``run`` side effect
   with a retry policy, a durable ``sleep``.
+* ``Blob`` (virtual object): megabyte values through a run, state and output.
 * ``Signup`` (workflow): durable promises.
 * ``Chaos`` (service): long-running handlers for the fault tests; every run it
   executes is appended to the file named by ``EXAMPLE_RUN_LOG``, if set.
@@ -13,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 from datetime import timedelta
 
@@ -111,6 +113,28 @@ async def add_or_give_up(ctx: Context, delta: int) -> int:
     return delta
 
 
+# ---- Blob: large values ----
+
+blob = virtual_object("Blob")
+
+
+@blob.handler()
+async def put(ctx: Context, size: int) -> int:
+    """A run that returns ``size`` characters, kept as state; the sleep makes a runtime in
+    request-response mode replay the journal with the run's result in it."""
+    value = await ctx.run("make", lambda: ("0123456789abcdef" * (size // 16 + 1))[:size])
+    await ctx.set("blob", value)
+    await ctx.sleep(timedelta(milliseconds=10))
+    return len(value)  # type: ignore[no-any-return]
+
+
+@blob.handler(kind="SHARED")
+async def digest(ctx: Context) -> dict[str, object]:
+    """The state's length and SHA-256: it arrives with the invocation's eager state."""
+    value = await ctx.get("blob") or ""
+    return {"length": len(value), "sha256": hashlib.sha256(value.encode()).hexdigest()}
+
+
 # ---- Signup workflow ----
 
 signup = workflow("Signup")
@@ -181,4 +205,4 @@ async def fail(ctx: Context, message: str) -> None:
     raise TerminalError(message, 418)
 
 
-ALL = [greeter, approver, counter, signup, chaos]
+ALL = [greeter, approver, counter, blob, signup, chaos]

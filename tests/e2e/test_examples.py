@@ -7,6 +7,7 @@ every suspension), and the endpoint advertising protocol V6 or at most V5.
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from collections import Counter as Tally
@@ -160,6 +161,21 @@ def _journal_has(stack: Stack, invocation: str, entry_type: str) -> bool:
 def _ended(response: Any) -> Any:
     # 470: "the invocation exists but has not completed yet".
     return response if response.status != 470 else None
+
+
+@pytest.mark.parametrize("size", [200_000, 3_000_000], ids=["200 KB", "3 MB"])
+def test_large_values_through_run_state_and_replay(stack: Stack, size: int) -> None:
+    # The run's result, the state write, and (in request-response mode) the journal replayed
+    # after the sleep carry the value; the next invocation gets it as eager state in its
+    # StartMessage. Each arrives in many chunks.
+    key = _key()
+    assert _ok(stack.ingress(f"Blob/{key}/put", size, timeout=120)) == size
+    expected = ("0123456789abcdef" * (size // 16 + 1))[:size]
+    digest = {"length": size, "sha256": hashlib.sha256(expected.encode()).hexdigest()}
+    response = stack.ingress(f"Blob/{key}/digest", None, timeout=120)
+    assert _ok(response) == digest
+    kinds = [row["entry_type"] for row in stack.journal(response.headers["x-restate-id"])]
+    assert kinds == ["Command: Input", "Command: GetEagerState", "Command: Output"], kinds
 
 
 def _lazy_variant(kinds: list[tuple[str, str]]) -> bool:
