@@ -195,15 +195,16 @@ def rust_core(version: Version) -> tuple[str, Any]:
     return f"Rust core (restate-sdk {sdk})", bench.refcores.load(sdk)
 
 
-def report(title: str, results: dict[str, float], unit: float, unit_name: str, rust: str) -> None:
+def report(title: str, results: dict[str, float], unit: float, unit_name: str, rust: str, version: Version) -> None:
+    """Print ``results`` in ``unit`` and, if the Rust core ran (as ``rust``), each as a ratio to it."""
     print(title)
     base = results.get(rust)
     for name, seconds in results.items():
         ratio = f"  {seconds / base:.2f}x" if base else ""
         print(f"  {name:44s} {seconds / unit:8,.0f} {unit_name}{ratio}")
     if base is None:
-        sdk = rust.removeprefix("Rust core (restate-sdk ").rstrip(")")
-        print(f"  ({rust}: {bench.refcores.REASONS.get(sdk, 'not loaded')})")
+        sdk = bench.REF_VERSION[version]
+        print(f"  (the Rust core of restate-sdk {sdk}: {bench.refcores.REASONS.get(sdk, 'not loaded')})")
 
 
 def check(same: bool, what: str) -> None:
@@ -253,7 +254,7 @@ def empty(smoke: bool) -> None:
         runs[rust] = lambda: rust_invocation(module)
     number, samples = (1_000, 1) if smoke else (20_000, 15)
     title = f"empty V6 invocation, median of {samples} samples of {number:,}:"
-    report(title, interleaved(runs, number, samples), 1e-9, "ns", rust)
+    report(title, interleaved(runs, number, samples), 1e-9, "ns", rust, version)
 
 
 def sleeps(smoke: bool) -> None:
@@ -292,7 +293,7 @@ def sleeps(smoke: bool) -> None:
     alone = interleaved(starts, number, samples)
     per_sleep = {name: (loops[name] - alone[name]) / count for name in runs}
     title = f"V2 sleep awaited, per sleep ({count} sleeps less the start; medians of {samples} samples of {number}):"
-    report(title, per_sleep, 1e-9, "ns", rust)
+    report(title, per_sleep, 1e-9, "ns", rust, version)
 
 
 def decoding(smoke: bool) -> None:
@@ -322,7 +323,7 @@ def decoding(smoke: bool) -> None:
             f"{len(stream) / 1024 / 1024:.1f} MiB ({len(frames):,} frames) in {size:,}-byte chunks,"
             f" per frame, median of {samples} samples:"
         )
-        report(title, interleaved(runs, 1, samples), len(frames) * 1e-9, "ns", rust + " notify_input")
+        report(title, interleaved(runs, 1, samples), len(frames) * 1e-9, "ns", rust + " notify_input", version)
 
 
 SCENARIOS = {"empty": empty, "sleeps": sleeps, "decoding": decoding}

@@ -5,7 +5,7 @@
   ``Approver`` service resolves.
 * ``Counter`` (virtual object): state get/set/clear, a ``run`` side effect
   with a retry policy, a durable ``sleep``.
-* ``Blob`` (virtual object): megabyte values through a run, state and output.
+* ``Blob`` (virtual object): megabyte values through a run and state.
 * ``Signup`` (workflow): durable promises.
 * ``Chaos`` (service): long-running handlers for the fault tests; every run it
   executes is appended to the file named by ``EXAMPLE_RUN_LOG``, if set.

@@ -172,10 +172,10 @@ def test_notify_input_rejects_a_chunk_that_is_not_bytes_like(version: Version, w
     entry = v2.InputEntryMessage(value=b"in") if version.is_legacy else v5.InputCommandMessage()
     data = encode_input(version, [start, entry])
     pieces = {
-        "before the start": [b"", data],
+        "before the start": [data],
         "after the input": [data, b""],
         "with a tail pending": [data[:-3], data[-3:]],
-        "with pieces pending": [data[:-3] + b"", data[-3:-2], data[-2:]],
+        "with pieces pending": [data[:-3], data[-3:-2], data[-2:]],
     }[when]
 
     def run(reject: bool) -> bytes:
